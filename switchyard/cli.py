@@ -1,0 +1,103 @@
+"""The ``switchyard`` command: serve, config check, version."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from switchyard import __version__
+from switchyard.errors import ConfigError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Switchyard, an OpenAI-compatible AI gateway.")
+config_app = typer.Typer(no_args_is_help=True, help="Work with configuration files.")
+app.add_typer(config_app, name="config")
+
+ConfigOption = Annotated[
+    Optional[Path],  # noqa: UP045 - typer reads the annotation at run time
+    typer.Option("--config", "-c", help="YAML config file (default: $SWITCHYARD_CONFIG, else the demo setup)"),
+]
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[Optional[str], typer.Option(help="address to listen on [default: 127.0.0.1]")] = None,  # noqa: UP045
+    port: Annotated[Optional[int], typer.Option(help="port to listen on [default: 4000]")] = None,  # noqa: UP045
+    workers: Annotated[Optional[int], typer.Option(help="worker processes [default: 1]")] = None,  # noqa: UP045
+) -> None:
+    """Start the gateway."""
+    import uvicorn
+
+    from switchyard.config import load_config
+
+    try:
+        settings = load_config(config, overrides={"host": host, "port": port, "workers": workers})
+    except ConfigError as exc:
+        _fail(exc)
+    server = settings.server
+    logging.basicConfig(level=server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    options = dict(
+        host=server.host,
+        port=server.port,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+        log_level=server.log_level,
+        access_log=server.access_log,
+        timeout_graceful_shutdown=30,
+    )
+    typer.echo(
+        f"Switchyard {__version__} on http://{server.host}:{server.port} "
+        f"({len(settings.model_groups)} model groups: {', '.join(settings.model_groups)})",
+        err=True,
+    )
+    if server.workers > 1:
+        # Worker processes build their own app from the same file; the flags travel as overrides in env.
+        if config is not None:
+            os.environ["SWITCHYARD_CONFIG"] = str(config.resolve())
+        uvicorn.run("switchyard.server.app:app_from_env", factory=True, workers=server.workers, **options)  # type: ignore[arg-type]
+        return
+    from switchyard.providers.registry import PROVIDERS  # noqa: F401 - imported early to fail fast
+    from switchyard.server.app import create_app
+
+    try:
+        application = create_app(settings)
+    except ConfigError as exc:
+        _fail(exc)
+    uvicorn.run(application, **options)  # type: ignore[arg-type]
+
+
+@config_app.command("check")
+def config_check(file: Annotated[Path, typer.Argument(help="the YAML file to check")]) -> None:
+    """Validate a config file without starting anything."""
+    from switchyard.config import load_config
+    from switchyard.providers.registry import PROVIDERS
+    from switchyard.routing.build import build_groups
+    from switchyard.transport import HttpTransport
+
+    try:
+        settings = load_config(file)
+        build_groups(settings, PROVIDERS, HttpTransport())
+    except ConfigError as exc:
+        _fail(exc)
+    deployments = sum(len(g.deployments) for g in settings.model_groups.values())
+    typer.echo(f"{file}: OK ({len(settings.model_groups)} model groups, {deployments} deployments)")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def _fail(exc: ConfigError) -> None:
+    typer.echo(f"config error: {exc}", err=True)
+    raise typer.Exit(2)
+
+
+def main() -> None:
+    app()

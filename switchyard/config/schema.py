@@ -1,0 +1,133 @@
+"""The configuration schema: one strict pydantic tree.
+
+Unknown keys are rejected so that a typo fails at start-up instead of being silently ignored. Secrets are
+``SecretStr`` so they never show in a repr, a log line or an error message. Which provider names exist is
+checked against the provider registry by the composition root, since config sits below providers.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Prices(_Strict):
+    """USD per million tokens, and per request."""
+
+    input_per_mtok: float = Field(0.0, ge=0)
+    output_per_mtok: float = Field(0.0, ge=0)
+    cached_input_per_mtok: float | None = Field(None, ge=0)
+    per_request: float = Field(0.0, ge=0)
+
+
+class Simulation(_Strict):
+    """How the built-in demo provider behaves: latency and reply length, so it can stand in for a model."""
+
+    latency_ms: float = Field(0.0, ge=0, description="delay before the first byte")
+    inter_chunk_ms: float = Field(0.0, ge=0, description="delay between streamed chunks")
+    reply_words: int = Field(24, ge=1, le=4096, description="length of the reply in words")
+    embedding_dimensions: int = Field(256, ge=1, le=8192)
+
+
+class Deployment(_Strict):
+    """One upstream model at one provider: the unit the router chooses between."""
+
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1, description="the model name the upstream expects")
+    id: str | None = Field(None, description="stable name in headers and logs; defaults to GROUP/INDEX")
+    api_base: str | None = None
+    api_key: SecretStr | None = None
+    api_version: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    weight: float = Field(1.0, gt=0)
+    priority: int = 0
+    rpm: int | None = Field(None, gt=0)
+    tpm: int | None = Field(None, gt=0)
+    timeout_s: float | None = Field(None, gt=0)
+    connect_timeout_s: float | None = Field(None, gt=0)
+    max_connections: int = Field(256, gt=0)
+    context_window: int | None = Field(None, gt=0)
+    prices: Prices | None = None
+    simulate: Simulation | None = None
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("api_base must be an http(s) URL such as https://api.openai.com/v1")
+        return value.rstrip("/")
+
+
+Strategy = Literal["weighted", "ordered", "round_robin"]
+
+
+class ModelGroup(_Strict):
+    """A name clients ask for, served by one or more interchangeable deployments."""
+
+    deployments: list[Deployment] = Field(min_length=1)
+    strategy: Strategy | None = None
+    num_retries: int | None = Field(None, ge=0, le=10)
+    timeout_s: float | None = Field(None, gt=0)
+    description: str | None = None
+
+
+class RouterSettings(_Strict):
+    strategy: Strategy = "weighted"
+    num_retries: int = Field(1, ge=0, le=10, description="extra attempts after the first, across deployments")
+    timeout_s: float = Field(600.0, gt=0, description="per-attempt upstream timeout")
+    connect_timeout_s: float = Field(10.0, gt=0)
+    retry_backoff_s: float = Field(0.05, ge=0)
+    max_retry_after_s: float = Field(10.0, ge=0, description="longest Retry-After the gateway will wait out")
+
+
+class ServerSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(4000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    master_key: SecretStr | None = None
+    data_dir: str = ".switchyard"
+    max_request_bytes: int = Field(8 * 1024 * 1024, gt=0)
+    request_log: bool = True
+    log_queue_size: int = Field(100_000, gt=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "warning"
+    access_log: bool = False
+
+
+class Config(_Strict):
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    router: RouterSettings = Field(default_factory=RouterSettings)
+    model_groups: dict[str, ModelGroup] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique_deployment_ids(self) -> Config:
+        seen: set[str] = set()
+        for name, group in self.model_groups.items():
+            for index, deployment in enumerate(group.deployments):
+                deployment_id = deployment.id or f"{name}/{index}"
+                if deployment_id in seen:
+                    raise ValueError(f"deployment id {deployment_id!r} is used twice")
+                seen.add(deployment_id)
+        return self
+
+
+def deployment_id(group: str, index: int, deployment: Deployment) -> str:
+    return deployment.id or f"{group}/{index}"
+
+
+DEMO_CONFIG: dict[str, object] = {
+    "model_groups": {
+        "demo": {
+            "description": "the built-in demo model: deterministic text, no API key needed",
+            "deployments": [{"provider": "demo", "model": "demo-1"}],
+        }
+    }
+}

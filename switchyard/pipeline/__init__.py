@@ -1,0 +1,1 @@
+"""The request pipeline: stages around the executor. Testable without HTTP."""

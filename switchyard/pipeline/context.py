@@ -1,0 +1,58 @@
+"""Everything known about one request as it moves through the pipeline."""
+
+from __future__ import annotations
+
+import time
+
+from switchyard.routing.trace import Trace
+from switchyard.types.chat import Usage
+
+
+class RequestContext:
+    __slots__ = (
+        "request_id",
+        "endpoint",
+        "api_key",
+        "started",
+        "started_wall",
+        "model_group",
+        "stream",
+        "trace",
+        "usage",
+        "status",
+        "error_code",
+        "ttft_ms",
+        "upstream_request_id",
+        "finished",
+    )
+
+    def __init__(self, request_id: str, endpoint: str, api_key: str | None) -> None:
+        self.request_id = request_id
+        self.endpoint = endpoint
+        self.api_key = api_key
+        self.started = time.perf_counter()
+        self.started_wall = time.time()
+        self.model_group: str | None = None
+        self.stream = False
+        self.trace = Trace()
+        self.usage: Usage | None = None
+        self.status = 200
+        self.error_code: str | None = None
+        self.ttft_ms: float | None = None
+        self.upstream_request_id: str | None = None
+        # Set once the after-stages have run, so a request is logged exactly once.
+        self.finished = False
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+    def headers(self) -> dict[str, str]:
+        """Response headers that explain what the gateway did."""
+        headers = {"x-request-id": self.request_id}
+        trace = self.trace
+        if trace.attempts:
+            headers["x-switchyard-attempts"] = str(len(trace.attempts))
+            headers["x-switchyard-trace"] = trace.summary()
+        if trace.deployment:
+            headers["x-switchyard-deployment"] = trace.deployment
+        return headers

@@ -1,0 +1,1 @@
+"""The stages the pipeline can run."""

@@ -1,0 +1,1 @@
+"""Provider adapters: canonical request ⇄ each provider's wire format."""

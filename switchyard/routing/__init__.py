@@ -1,0 +1,1 @@
+"""Choosing a deployment and driving the attempts: strategies, the executor, its trace."""

@@ -1,0 +1,1 @@
+"""The HTTP edge: thin routes, the error envelope, and ``create_app``, the composition root."""

@@ -1,0 +1,52 @@
+"""Reading and decoding request bodies: size limit first, then JSON, then the schema."""
+
+from __future__ import annotations
+
+import re
+from typing import TypeVar
+
+import msgspec
+from starlette.requests import Request
+
+from switchyard.errors import InvalidRequestError, PayloadTooLargeError
+
+T = TypeVar("T")
+
+_AT = re.compile(r" - at `\$\.?([^`]*)`$")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
+    if not body:
+        raise InvalidRequestError("The request body is empty. Send a JSON object with Content-Type: application/json.")
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        match = _AT.search(text)
+        param = match.group(1) if match else None
+        message = _AT.sub("", text)
+        raise InvalidRequestError(
+            f"Invalid request: {message}" + (f" (at '{param}')" if param else ""), param=param
+        ) from None
+    except msgspec.DecodeError:
+        raise InvalidRequestError(
+            "We could not parse the JSON body of your request. Send a valid JSON object."
+        ) from None
+
+
+def _too_large(limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(f"Request body exceeds the limit of {limit} bytes.")

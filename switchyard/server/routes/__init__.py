@@ -1,0 +1,1 @@
+"""Thin route handlers: decode, call the pipeline, encode. No decisions live here."""

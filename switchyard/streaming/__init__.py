@@ -1,0 +1,1 @@
+"""Stream framing: Server-Sent Events (and, later, the AWS event-stream decoder)."""

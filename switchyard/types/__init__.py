@@ -1,0 +1,1 @@
+"""Wire and canonical structs. No behaviour lives here."""
