@@ -13,6 +13,7 @@ from switchyard.errors import InvalidRequestError, PayloadTooLargeError
 T = TypeVar("T")
 
 _AT = re.compile(r" - at `\$\.?([^`]*)`$")
+_MISSING = re.compile(r"missing required field `([^`]+)`")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -39,6 +40,10 @@ def decode(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
         match = _AT.search(text)
         param = match.group(1) if match else None
         message = _AT.sub("", text)
+        missing = _MISSING.search(message)
+        if missing:
+            param = f"{param}.{missing.group(1)}" if param else missing.group(1)
+        param = param or None
         raise InvalidRequestError(
             f"Invalid request: {message}" + (f" (at '{param}')" if param else ""), param=param
         ) from None

@@ -1,0 +1,37 @@
+"""Shared fixtures: a demo gateway process, and a factory for gateways with any config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.gateway_process import GatewayProcess
+
+GatewayFactory = Callable[..., GatewayProcess]
+
+
+@pytest.fixture
+def start_gateway(tmp_path: Path) -> Iterator[GatewayFactory]:
+    started: list[GatewayProcess] = []
+
+    def start(config: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> GatewayProcess:
+        directory = tmp_path / f"gw{len(started)}"
+        directory.mkdir()
+        gateway = GatewayProcess(config, directory, env)
+        started.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in started:
+        gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def demo_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """The gateway exactly as `make serve` starts it: no config file, demo provider, no key."""
+    gateway = GatewayProcess(None, tmp_path_factory.mktemp("demo"))
+    yield gateway
+    gateway.stop()
