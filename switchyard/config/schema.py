@@ -44,6 +44,13 @@ class Deployment(_Strict):
     api_base: str | None = None
     api_key: SecretStr | None = None
     api_version: str | None = None
+    # Azure: a Microsoft Entra ID bearer token instead of an api-key.
+    azure_ad_token: SecretStr | None = None
+    # AWS (Bedrock): region and credentials; without keys, the standard AWS environment variables.
+    aws_region: str | None = None
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     weight: float = Field(1.0, gt=0)
     priority: int = 0
@@ -53,6 +60,7 @@ class Deployment(_Strict):
     connect_timeout_s: float | None = Field(None, gt=0)
     max_connections: int = Field(256, gt=0)
     context_window: int | None = Field(None, gt=0)
+    max_output_tokens: int | None = Field(None, gt=0, description="default max tokens where a provider needs one")
     prices: Prices | None = None
     simulate: Simulation | None = None
 

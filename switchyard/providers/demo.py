@@ -58,7 +58,7 @@ class DemoProvider:
         usage, choices = _usage(request, self._sim), []
         for index in range(request.n or 1):
             text, finish, calls = _answer(request, self._sim, index)
-            choices.append(Choice(index, ResponseMessage(content=text, tool_calls=calls), finish))
+            choices.append(Choice(index, ResponseMessage(text, "assistant", tool_calls=calls), finish))
         completion = ChatCompletion(_id(), int(time.time()), self._model, choices, usage)
         return Reply(_encoder.encode(completion))
 

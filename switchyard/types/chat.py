@@ -186,6 +186,8 @@ class ChatRequest(_Wire):
 class PromptTokensDetails(_Wire):
     cached_tokens: int | None = None
     audio_tokens: int | None = None
+    # Not in OpenAI's schema: tokens written to a provider's prompt cache (Anthropic, Bedrock), billed apart.
+    cache_creation_tokens: int | None = None
 
 
 class CompletionTokensDetails(_Wire):
@@ -203,11 +205,14 @@ class Usage(msgspec.Struct, omit_defaults=True):
     completion_tokens_details: CompletionTokensDetails | None = None
 
 
-class ResponseMessage(msgspec.Struct):
+class ResponseMessage(msgspec.Struct, omit_defaults=True):
+    # No defaults on these two: omit_defaults would drop them, and OpenAI always sends both.
     content: str | None
-    role: Literal["assistant"] = "assistant"
+    role: Literal["assistant"]
     refusal: str | None = None
     tool_calls: list[ToolCall] | None = None
+    # Not in OpenAI's schema (DeepSeek's and others' convention): the model's visible reasoning.
+    reasoning_content: str | None = None
 
 
 class Choice(msgspec.Struct):
@@ -239,6 +244,7 @@ class Delta(msgspec.Struct, omit_defaults=True):
     content: str | None = None
     refusal: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
+    reasoning_content: str | None = None
 
 
 class ChunkChoice(msgspec.Struct):
