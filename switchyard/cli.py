@@ -75,13 +75,17 @@ def serve(
 def config_check(file: Annotated[Path, typer.Argument(help="the YAML file to check")]) -> None:
     """Validate a config file without starting anything."""
     from switchyard.config import load_config
+    from switchyard.providers.base import ProviderContext
     from switchyard.providers.registry import PROVIDERS
     from switchyard.routing.build import build_groups
     from switchyard.transport import HttpTransport
+    from switchyard.transport.guarded import GuardedFetcher
 
     try:
         settings = load_config(file)
-        build_groups(settings, PROVIDERS, HttpTransport())
+        # Building the adapters checks provider names and credentials; nothing connects anywhere.
+        fetcher = GuardedFetcher(max_bytes=1, timeout_s=1)
+        build_groups(settings, PROVIDERS, ProviderContext(HttpTransport(), settings.router, fetcher, 1))
     except ConfigError as exc:
         _fail(exc)
     deployments = sum(len(g.deployments) for g in settings.model_groups.values())

@@ -97,6 +97,15 @@ class RouterSettings(_Strict):
     max_retry_after_s: float = Field(10.0, ge=0, description="longest Retry-After the gateway will wait out")
 
 
+class ImageSettings(_Strict):
+    """Image inputs given by URL, fetched for providers that need the bytes inline."""
+
+    max_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    timeout_s: float = Field(10.0, gt=0)
+    # Only for tests and closed networks: lets image URLs point at private addresses.
+    allow_private_networks: bool = False
+
+
 class ServerSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(4000, ge=0, le=65535)
@@ -108,6 +117,7 @@ class ServerSettings(_Strict):
     log_queue_size: int = Field(100_000, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     access_log: bool = False
+    images: ImageSettings = Field(default_factory=ImageSettings)
 
 
 class Config(_Strict):

@@ -51,9 +51,17 @@ class StreamRelay:
         ctx = self._ctx
         ctx.ttft_ms = round(ctx.elapsed_ms(), 3)
         try:
-            yield self._inspect(self._open.first)
+            kept, broken = self._inspect(self._open.first)
+            if kept:
+                yield kept
+            if broken is not None:
+                raise broken
             async for batch in self._open.batches:
-                yield self._inspect(batch)
+                kept, broken = self._inspect(batch)
+                if kept:
+                    yield kept
+                if broken is not None:
+                    raise broken
         except errors.SwitchyardError as exc:
             ctx.status, ctx.error_code = exc.status, exc.code
             raise
@@ -64,20 +72,22 @@ class StreamRelay:
             await self._open.aclose()
             self._finish(ctx)
 
-    def _inspect(self, batch: list[bytes]) -> list[bytes]:
-        keep = batch
-        for index, payload in enumerate(batch):
+    def _inspect(self, batch: list[bytes]) -> tuple[list[bytes], errors.SwitchyardError | None]:
+        """The chunks to forward, and the error that ends the stream after them (if any)."""
+        keep: list[bytes] = []
+        for payload in batch:
             try:
                 probe = _probe.decode(payload)
             except msgspec.DecodeError:
-                raise errors.UpstreamError("upstream sent a malformed stream chunk") from None
+                return keep, errors.UpstreamError("upstream sent a malformed stream chunk")
             if probe.error is not None:
-                raise errors.UpstreamError("upstream reported an error mid-stream: " + _message(probe.error))
+                return keep, errors.UpstreamError("upstream reported an error mid-stream: " + _message(probe.error))
             if probe.usage is not None:
                 self._ctx.usage = probe.usage
                 if not probe.choices and not self._client_usage:
-                    keep = batch[:index] + batch[index + 1 :]
-        return keep
+                    continue
+            keep.append(payload)
+        return keep, None
 
 
 def _message(raw: msgspec.Raw) -> str:

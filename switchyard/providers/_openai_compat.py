@@ -14,17 +14,18 @@ from typing import Any
 import msgspec
 
 from switchyard import errors
-from switchyard.config.schema import Deployment, RouterSettings
+from switchyard.config.schema import Deployment
 from switchyard.providers.base import (
     ChatCall,
     EmbedCall,
+    ProviderContext,
     Reply,
     retry_after_seconds,
     scrub,
     timeouts_for,
 )
 from switchyard.streaming.sse import DONE, SSEDecoder
-from switchyard.transport import HttpTransport, UpstreamStream
+from switchyard.transport import UpstreamStream
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +61,7 @@ class OpenAICompatProvider:
         self,
         spec: OpenAICompatSpec,
         deployment: Deployment,
-        transport: HttpTransport,
-        router: RouterSettings,
+        context: ProviderContext,
     ) -> None:
         base = deployment.api_base or spec.default_api_base
         if base is None:
@@ -74,8 +74,8 @@ class OpenAICompatProvider:
         self._spec = spec
         self._model = deployment.model
         self._secret = key
-        self._transport = transport
-        self._timeouts = timeouts_for(deployment, router)
+        self._transport = context.transport
+        self._timeouts = timeouts_for(deployment, context.router)
         self._max_connections = deployment.max_connections
         self._chat_url = f"{base}/chat/completions"
         self._embed_url = f"{base}/embeddings"

@@ -18,6 +18,7 @@ from typing import Protocol
 from switchyard.config.schema import Deployment, RouterSettings
 from switchyard.errors import InvalidRequestError
 from switchyard.transport import HttpTransport, Timeouts
+from switchyard.transport.guarded import GuardedFetcher
 from switchyard.types.chat import ChatRequest
 from switchyard.types.embeddings import EmbeddingRequest
 
@@ -64,8 +65,18 @@ class Provider(Protocol):
     async def embed(self, call: EmbedCall) -> Reply: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderContext:
+    """What every adapter may use, shared by all of them: built once by the composition root."""
+
+    transport: HttpTransport
+    router: RouterSettings
+    images: GuardedFetcher
+    image_max_bytes: int
+
+
 class ProviderFactory(Protocol):
-    def __call__(self, deployment: Deployment, transport: HttpTransport, router: RouterSettings) -> Provider: ...
+    def __call__(self, deployment: Deployment, context: ProviderContext) -> Provider: ...
 
 
 class NoEmbeddings:

@@ -19,9 +19,8 @@ from collections.abc import AsyncIterator
 
 import msgspec
 
-from switchyard.config.schema import Deployment, RouterSettings, Simulation
-from switchyard.providers.base import ChatCall, EmbedCall, Reply
-from switchyard.transport import HttpTransport
+from switchyard.config.schema import Deployment, Simulation
+from switchyard.providers.base import ChatCall, EmbedCall, ProviderContext, Reply
 from switchyard.types.chat import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -47,7 +46,7 @@ _encoder = msgspec.json.Encoder()
 
 
 class DemoProvider:
-    def __init__(self, deployment: Deployment, transport: HttpTransport, router: RouterSettings) -> None:
+    def __init__(self, deployment: Deployment, context: ProviderContext) -> None:
         self._model = deployment.model
         self._sim = deployment.simulate or Simulation()
 

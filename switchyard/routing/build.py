@@ -7,14 +7,13 @@ from collections.abc import Mapping
 
 from switchyard.config.schema import Config, deployment_id
 from switchyard.errors import ConfigError
-from switchyard.providers.base import ProviderFactory
+from switchyard.providers.base import ProviderContext, ProviderFactory
 from switchyard.routing.strategies import build_strategy
 from switchyard.routing.target import Group, Target
-from switchyard.transport import HttpTransport
 
 
 def build_groups(
-    config: Config, providers: Mapping[str, ProviderFactory], transport: HttpTransport
+    config: Config, providers: Mapping[str, ProviderFactory], context: ProviderContext
 ) -> dict[str, Group]:
     groups: dict[str, Group] = {}
     created = int(time.time())
@@ -32,7 +31,7 @@ def build_groups(
             if spec.timeout_s is not None and deployment.timeout_s is None:
                 deployment = deployment.model_copy(update={"timeout_s": spec.timeout_s})
             try:
-                provider = factory(deployment, transport, config.router)
+                provider = factory(deployment, context)
             except ConfigError as exc:
                 raise ConfigError(f"{path}.{exc.path}", exc.message, exc.fix) from None
             targets.append(Target(deployment_id(name, index, deployment), deployment, provider))

@@ -19,6 +19,7 @@ from switchyard.pipeline.runner import Pipeline
 from switchyard.pipeline.stage import Stage
 from switchyard.pipeline.stages.auth import MasterKeyAuth
 from switchyard.pipeline.stages.log import RequestLogStage
+from switchyard.providers.base import ProviderContext
 from switchyard.providers.registry import PROVIDERS
 from switchyard.routing.build import build_groups
 from switchyard.routing.executor import Executor
@@ -29,6 +30,7 @@ from switchyard.storage.protocols import LogSink, LogStore, NullSink
 from switchyard.storage.sqlite import SQLiteLogStore
 from switchyard.storage.writer import BatchWriter
 from switchyard.transport import HttpTransport
+from switchyard.transport.guarded import GuardedFetcher
 
 log = logging.getLogger("switchyard")
 
@@ -45,7 +47,11 @@ def create_app(config: Config, *, log_store: LogStore | None = None) -> Starlett
     ``log_store`` replaces the SQLite request-log store (tests pass a memory store).
     """
     transport = HttpTransport()
-    groups = build_groups(config, PROVIDERS, transport)
+    images = config.server.images
+    fetcher = GuardedFetcher(
+        max_bytes=images.max_bytes, timeout_s=images.timeout_s, allow_private=images.allow_private_networks
+    )
+    groups = build_groups(config, PROVIDERS, ProviderContext(transport, config.router, fetcher, images.max_bytes))
     sink: LogSink = NullSink()
     if config.server.request_log:
         if log_store is None:
@@ -68,6 +74,7 @@ def create_app(config: Config, *, log_store: LogStore | None = None) -> Starlett
             # Flush what was accepted before letting go of anything it might need.
             await sink.close()
             await transport.close()
+            await fetcher.close()
 
     app = Starlette(
         routes=[*openai.routes(services), *health.routes(services)],

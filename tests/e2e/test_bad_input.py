@@ -73,7 +73,10 @@ def test_unknown_path_and_wrong_method(demo_gateway: GatewayProcess) -> None:
 
 def test_oversized_body_is_413(start_gateway: GatewayFactory) -> None:
     gateway = start_gateway(
-        {"server": {"max_request_bytes": 2048}, "model_groups": {"demo": {"deployments": [{"provider": "demo", "model": "d"}]}}}
+        {
+            "server": {"max_request_bytes": 2048},
+            "model_groups": {"demo": {"deployments": [{"provider": "demo", "model": "d"}]}},
+        }
     )
     big = {"model": "demo", "messages": [{"role": "user", "content": "x" * 4096}]}
     response = httpx.post(f"{gateway.base_url}/v1/chat/completions", json=big)
@@ -93,7 +96,8 @@ def test_master_key_is_required_when_configured(start_gateway: GatewayFactory) -
     url = f"{gateway.base_url}/v1"
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=url, api_key="sk-wrong", max_retries=0).chat.completions.create(
-            model="demo", messages=MESSAGES  # type: ignore[arg-type]
+            model="demo",
+            messages=MESSAGES,  # type: ignore[arg-type]
         )
     # Auth comes before parsing: a keyless caller learns nothing about the body's validity.
     keyless = httpx.post(f"{url}/chat/completions", content=b"{bad json")
@@ -107,6 +111,6 @@ def test_master_key_is_required_when_configured(start_gateway: GatewayFactory) -
 def test_half_sent_body_does_not_hang_the_gateway(demo_gateway: GatewayProcess) -> None:
     # A client that promises 1000 bytes and sends 10 then goes away must not wedge anything.
     with socket.create_connection(("127.0.0.1", demo_gateway.port), timeout=5) as sock:
-        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"model\":")
+        sock.sendall(b'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"model":')
     response = httpx.post(f"{demo_gateway.base_url}/v1/chat/completions", json={"model": "demo", "messages": MESSAGES})
     assert response.status_code == 200

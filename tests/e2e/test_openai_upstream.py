@@ -77,7 +77,10 @@ def test_stream_without_include_usage_hides_the_usage_chunk(fake: FakeOpenAI, ga
 def test_stream_with_include_usage(fake: FakeOpenAI, gateway: GatewayProcess) -> None:
     chunks = list(
         sdk(gateway).chat.completions.create(
-            model="gpt", messages=MESSAGES, stream=True, stream_options={"include_usage": True}  # type: ignore[arg-type]
+            model="gpt",
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},  # type: ignore[arg-type]
         )
     )
     assert chunks[-1].choices == [] and chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
@@ -85,11 +88,17 @@ def test_stream_with_include_usage(fake: FakeOpenAI, gateway: GatewayProcess) ->
 
 def test_streamed_parallel_tool_calls_reassemble(gateway: GatewayProcess) -> None:
     tools = [
-        {"type": "function", "function": {"name": n, "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}
+        {
+            "type": "function",
+            "function": {"name": n, "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}},
+        }
         for n in ("search", "lookup")
     ]
     stream = sdk(gateway).chat.completions.create(
-        model="gpt", stream=True, tools=tools, tool_choice="required",  # type: ignore[arg-type]
+        model="gpt",
+        stream=True,
+        tools=tools,
+        tool_choice="required",  # type: ignore[arg-type]
         messages=[{"role": "user", "content": "call search and lookup"}],
     )
     calls: dict[int, dict[str, str]] = {}
@@ -170,9 +179,14 @@ def test_retry_then_fallback_to_a_second_deployment(fake: FakeOpenAI, start_gate
     with FakeOpenAI(api_key=KEY) as backup:
         cfg = {
             "router": {"num_retries": 2, "retry_backoff_s": 0.01, "strategy": "ordered"},
-            "model_groups": {"gpt": {"deployments": [
-                deployment(fake, id="primary", priority=1), deployment(backup, id="backup"),
-            ]}},
+            "model_groups": {
+                "gpt": {
+                    "deployments": [
+                        deployment(fake, id="primary", priority=1),
+                        deployment(backup, id="backup"),
+                    ]
+                }
+            },
         }
         gateway = start_gateway(cfg)
         fake.push_fault(Fault.server_error())

@@ -26,7 +26,12 @@ def test_layer_contracts_hold() -> None:
 
 def test_public_api_is_small_and_importable() -> None:
     assert sorted(switchyard.__all__) == [
-        "Config", "ConfigError", "SwitchyardError", "__version__", "create_app", "load_config",
+        "Config",
+        "ConfigError",
+        "SwitchyardError",
+        "__version__",
+        "create_app",
+        "load_config",
     ]
     for name in switchyard.__all__:
         assert getattr(switchyard, name) is not None

@@ -29,11 +29,17 @@ GROUP = "model_groups:\n  g:\n    deployments:\n      - provider: openai\n      
         (GROUP + "        weigth: 2\n", "model_groups.g.deployments[0].weigth", "did you mean `weight`"),
         (GROUP + "        weight: 0\n", "model_groups.g.deployments[0].weight", "greater than 0"),
         (GROUP + "        api_base: ftp://x\n", "model_groups.g.deployments[0].api_base", "http(s) URL"),
-        (GROUP + "        api_key: os.environ/SWY_MISSING_KEY\n", "model_groups.g.deployments[0].api_key",
-         "SWY_MISSING_KEY is not set"),
+        (
+            GROUP + "        api_key: os.environ/SWY_MISSING_KEY\n",
+            "model_groups.g.deployments[0].api_key",
+            "SWY_MISSING_KEY is not set",
+        ),
         ("model_groups:\n  g:\n    deployments: []\n", "model_groups.g.deployments", "at least 1"),
-        ("model_groups:\n  g:\n    deployments:\n      - model: m\n", "model_groups.g.deployments[0].provider",
-         "required key is missing"),
+        (
+            "model_groups:\n  g:\n    deployments:\n      - model: m\n",
+            "model_groups.g.deployments[0].provider",
+            "required key is missing",
+        ),
         ("server:\n  prot: 1\n", "server.prot", "did you mean `port`"),
         ("router:\n  strategy: fastest\n", "router.strategy", "weighted"),
         ("server: [1]\n", "server", "mapping"),
@@ -53,7 +59,9 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
 
 
 def test_env_references_resolve_and_secrets_do_not_print(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, GROUP + "        api_key: os.environ/SWY_KEY\n"), env={"SWY_KEY": "sk-secret-9"})
+    config = load_config(
+        write(tmp_path, GROUP + "        api_key: os.environ/SWY_KEY\n"), env={"SWY_KEY": "sk-secret-9"}
+    )
     key = config.model_groups["g"].deployments[0].api_key
     assert key is not None and key.get_secret_value() == "sk-secret-9"
     assert "sk-secret-9" not in repr(config) and "sk-secret-9" not in str(config.model_dump())

@@ -139,8 +139,10 @@ def test_weighted_random_follows_weights() -> None:
 
 
 def test_round_robin_rotates_and_ordered_sorts_by_priority() -> None:
-    targets = [Target(n, Deployment(provider="demo", model="m", priority=p), Scripted(n)) for n, p in
-               (("a", 0), ("b", 5), ("c", 1))]
+    targets = [
+        Target(n, Deployment(provider="demo", model="m", priority=p), Scripted(n))
+        for n, p in (("a", 0), ("b", 5), ("c", 1))
+    ]
     rr = RoundRobin()
     assert [rr.rank(targets)[0].id for _ in range(4)] == ["a", "b", "c", "a"]
     assert [t.id for t in Ordered().rank(targets)] == ["b", "c", "a"]

@@ -41,14 +41,14 @@ def test_any_chunking_gives_the_same_events(events: list[str], newline: str, cut
 
 
 def test_multiline_data_comments_and_event_names() -> None:
-    data = b": keep-alive\n\nevent: message_start\ndata: {\"a\":\ndata: 1}\n\nid: 7\nretry: 10\n\n"
+    data = b': keep-alive\n\nevent: message_start\ndata: {"a":\ndata: 1}\n\nid: 7\nretry: 10\n\n'
     events = SSEDecoder().feed(data)
     assert events == [SSEEvent(b'{"a":\n1}', b"message_start")]
 
 
 def test_a_cut_stream_leaves_pending_bytes() -> None:
     decoder = SSEDecoder()
-    assert decoder.feed(b"data: {\"x\": 1}\n\ndata: {\"y\"") == [SSEEvent(b'{"x": 1}')]
+    assert decoder.feed(b'data: {"x": 1}\n\ndata: {"y"') == [SSEEvent(b'{"x": 1}')]
     assert decoder.pending == b'data: {"y"'
 
 

@@ -20,8 +20,12 @@ def body(message: str, code: str | None = None, kind: str = "invalid_request_err
     [
         (401, body("Incorrect API key provided: sk-abc", "invalid_api_key"), errors.UpstreamAuthError, 502),
         (429, body("Rate limit reached", "rate_limit_exceeded", "requests"), errors.UpstreamRateLimitError, 429),
-        (400, body("This model's maximum context length is 8192 tokens", "context_length_exceeded", param="messages"),
-         errors.ContextWindowExceededError, 400),
+        (
+            400,
+            body("This model's maximum context length is 8192 tokens", "context_length_exceeded", param="messages"),
+            errors.ContextWindowExceededError,
+            400,
+        ),
         (400, body("Your request was rejected", "content_policy_violation"), errors.ContentPolicyError, 400),
         (400, body("Invalid value for 'temperature'", None, param="temperature"), errors.UpstreamBadRequestError, 400),
         (500, body("The server had an error", None, "server_error"), errors.UpstreamError, 502),

@@ -13,8 +13,16 @@ from switchyard.types.logs import RequestLog
 
 
 def record(i: int) -> RequestLog:
-    return RequestLog(request_id=f"r{i}", ts=1000.0 + i, endpoint="/v1/chat/completions", status=200,
-                      latency_ms=1.5, model_group="g", stream=bool(i % 2), prompt_tokens=i)
+    return RequestLog(
+        request_id=f"r{i}",
+        ts=1000.0 + i,
+        endpoint="/v1/chat/completions",
+        status=200,
+        latency_ms=1.5,
+        model_group="g",
+        stream=bool(i % 2),
+        prompt_tokens=i,
+    )
 
 
 class Flaky(MemoryLogStore):
