@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from tests.fakes.openai_bodies import DEFAULT_ERROR_FOR_STATUS, JSON, CannedError
+from tests.fakes.openai_errors import DEFAULT_ERROR_FOR_STATUS, JSON, CannedError
 
 FaultKind = Literal[
     "status",  # answer with an OpenAI error body (429 / 500 / 503 / 400 ...) instead of the reply

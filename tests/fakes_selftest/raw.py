@@ -33,9 +33,7 @@ class RawReply:
         return [e.removeprefix("data: ") for e in events]
 
 
-async def _request(
-    url: str, method: str, body: Any, data: bytes | None, headers: dict[str, str] | None
-) -> RawReply:
+async def _request(url: str, method: str, body: Any, data: bytes | None, headers: dict[str, str] | None) -> RawReply:
     loop = asyncio.get_running_loop()
     start = last = loop.time()
     gaps: list[float] = []

@@ -14,6 +14,7 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletion, ChatCompletionMessageFunctionToolCall
 
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes_selftest import raw
@@ -22,7 +23,7 @@ MODEL = "gpt-4o-mini"
 EMBED = "text-embedding-3-small"
 ROOT = Path(__file__).resolve().parents[2]
 
-WEATHER = {
+WEATHER: Any = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -33,7 +34,7 @@ WEATHER = {
         },
     },
 }
-TIME = {
+TIME: Any = {
     "type": "function",
     "function": {"name": "get_time", "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}}},
 }
@@ -41,6 +42,12 @@ TIME = {
 
 def user(text: str) -> list[Any]:
     return [{"role": "user", "content": text}]
+
+
+def function_calls(completion: ChatCompletion) -> list[ChatCompletionMessageFunctionToolCall]:
+    calls = completion.choices[0].message.tool_calls or []
+    assert all(isinstance(c, ChatCompletionMessageFunctionToolCall) for c in calls)
+    return [c for c in calls if isinstance(c, ChatCompletionMessageFunctionToolCall)]
 
 
 # ------------------------------------------------------------------------------------------- chat
@@ -64,8 +71,12 @@ def test_plain_completion_has_the_documented_shape_and_headers(client: openai.Op
     assert headers["x-request-id"].startswith("req_") and headers["openai-version"] == "2020-10-01"
     assert int(headers["openai-processing-ms"]) >= 0
     assert headers["x-ratelimit-limit-requests"] == "10000" and headers["x-ratelimit-remaining-requests"] == "9999"
-    for name in ("x-ratelimit-reset-requests", "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens",
-                 "x-ratelimit-reset-tokens"):
+    for name in (
+        "x-ratelimit-reset-requests",
+        "x-ratelimit-limit-tokens",
+        "x-ratelimit-remaining-tokens",
+        "x-ratelimit-reset-tokens",
+    ):
         assert headers[name]
 
 
@@ -74,8 +85,9 @@ def test_n_choices_and_token_limits(client: openai.OpenAI) -> None:
     assert [c.index for c in several.choices] == [0, 1, 2]
     assert {c.message.content for c in several.choices} == {"Echo: hi"}
     assert several.usage and several.usage.completion_tokens == 6
-    for limit in ({"max_tokens": 2}, {"max_completion_tokens": 2}):
-        cut = client.chat.completions.create(model=MODEL, messages=user("one two three"), **limit)  # type: ignore[arg-type]
+    limits: list[dict[str, Any]] = [{"max_tokens": 2}, {"max_completion_tokens": 2}]
+    for limit in limits:
+        cut = client.chat.completions.create(model=MODEL, messages=user("one two three"), **limit)
         assert cut.choices[0].message.content == "Echo: one" and cut.choices[0].finish_reason == "length"
         assert cut.usage and cut.usage.completion_tokens == 2
 
@@ -127,12 +139,12 @@ def test_parallel_tool_calls_plain(client: openai.OpenAI) -> None:
     )
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.content is None
-    calls = choice.message.tool_calls or []
-    assert [c.function.name for c in calls] == ["get_weather", "get_time"]  # type: ignore[union-attr]
+    calls = function_calls(completion)
+    assert [c.function.name for c in calls] == ["get_weather", "get_time"]
     assert all(c.id.startswith("call_") and c.type == "function" for c in calls)
     assert len({c.id for c in calls}) == 2
-    assert json.loads(calls[0].function.arguments) == {"location": "Paris", "unit": "c"}  # type: ignore[union-attr]
-    assert json.loads(calls[1].function.arguments) == {"tz": "test"}  # type: ignore[union-attr]
+    assert json.loads(calls[0].function.arguments) == {"location": "Paris", "unit": "c"}
+    assert json.loads(calls[1].function.arguments) == {"tz": "test"}
 
 
 @pytest.mark.parametrize(
@@ -145,22 +157,27 @@ def test_parallel_tool_calls_plain(client: openai.OpenAI) -> None:
         ("auto", "just chat", None, []),
     ],
 )
-def test_tool_choice(client: openai.OpenAI, tool_choice: Any, text: str, parallel: bool | None,
-                     expected: list[str]) -> None:
+def test_tool_choice(
+    client: openai.OpenAI, tool_choice: Any, text: str, parallel: bool | None, expected: list[str]
+) -> None:
     extra: dict[str, Any] = {} if parallel is None else {"parallel_tool_calls": parallel}
     completion = client.chat.completions.create(
         model=MODEL, messages=user(text), tools=[WEATHER, TIME], tool_choice=tool_choice, **extra
     )
-    calls = completion.choices[0].message.tool_calls or []
-    assert [c.function.name for c in calls] == expected  # type: ignore[union-attr]
+    assert [c.function.name for c in function_calls(completion)] == expected
     assert completion.choices[0].finish_reason == ("tool_calls" if expected else "stop")
 
 
 def test_a_tool_result_gets_a_text_answer(client: openai.OpenAI) -> None:
     messages: list[Any] = [
         *user("call get_weather"),
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
     ]
     completion = client.chat.completions.create(model=MODEL, messages=messages, tools=[WEATHER])
@@ -186,10 +203,9 @@ def test_streamed_tool_calls_reassemble(client: openai.OpenAI) -> None:
                 calls[delta.index]["fragments"].append(delta.function.arguments)
     assert finish == "tool_calls" and sorted(calls) == [0, 1]
     assert all(len(c["fragments"]) > 1 for c in calls.values())
-    plain_calls = plain.choices[0].message.tool_calls or []
-    for index, expected in enumerate(plain_calls):
-        assert calls[index]["name"] == expected.function.name  # type: ignore[union-attr]
-        assert json.loads("".join(calls[index]["fragments"])) == json.loads(expected.function.arguments)  # type: ignore[union-attr]
+    for index, expected in enumerate(function_calls(plain)):
+        assert calls[index]["name"] == expected.function.name
+        assert json.loads("".join(calls[index]["fragments"])) == json.loads(expected.function.arguments)
 
 
 def test_json_modes(client: openai.OpenAI) -> None:
@@ -197,7 +213,7 @@ def test_json_modes(client: openai.OpenAI) -> None:
         model=MODEL, messages=user("answer in json"), response_format={"type": "json_object"}
     )
     assert json.loads(json_object.choices[0].message.content or "") == {"reply": "Echo: answer in json"}
-    schema = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}
+    schema: Any = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}
     structured = client.chat.completions.create(
         model=MODEL,
         messages=user("plan"),
@@ -225,8 +241,9 @@ def test_embeddings_float_base64_and_dimensions(fake: FakeOpenAI, client: openai
     assert fake.requests[-1].json["encoding_format"] == "base64"
     assert [d.embedding for d in decoded.data] == vectors
 
-    b64 = raw.request(f"{fake.base_url}/embeddings", body={"model": EMBED, "input": "alpha",
-                                                         "encoding_format": "base64"}).json()
+    b64 = raw.request(
+        f"{fake.base_url}/embeddings", body={"model": EMBED, "input": "alpha", "encoding_format": "base64"}
+    ).json()
     packed = base64.b64decode(b64["data"][0]["embedding"])
     assert list(struct.unpack("<8f", packed)) == vectors[0]
 
@@ -241,9 +258,12 @@ def test_embeddings_float_base64_and_dimensions(fake: FakeOpenAI, client: openai
 
 @pytest.mark.parametrize(
     ("body", "param"),
-    [({"model": EMBED, "input": ""}, None), ({"model": EMBED, "input": "x", "encoding_format": "hex"},
-                                             "encoding_format"),
-     ({"model": "text-embedding-ada-002", "input": "x", "dimensions": 4}, None), ({"model": EMBED}, "input")],
+    [
+        ({"model": EMBED, "input": ""}, None),
+        ({"model": EMBED, "input": "x", "encoding_format": "hex"}, "encoding_format"),
+        ({"model": "text-embedding-ada-002", "input": "x", "dimensions": 4}, None),
+        ({"model": EMBED}, "input"),
+    ],
 )
 def test_embedding_validation(fake: FakeOpenAI, body: dict[str, Any], param: str | None) -> None:
     reply = raw.request(f"{fake.base_url}/embeddings", body=body)
@@ -299,8 +319,9 @@ def test_unknown_model_is_not_found(client: openai.OpenAI) -> None:
         ({"model": None}, None, None),
     ],
 )
-def test_validation_errors_are_bad_requests(fake: FakeOpenAI, change: dict[str, Any], param: str | None,
-                                            code: str | None) -> None:
+def test_validation_errors_are_bad_requests(
+    fake: FakeOpenAI, change: dict[str, Any], param: str | None, code: str | None
+) -> None:
     body = {k: v for k, v in {"model": MODEL, "messages": user("hi"), **change}.items() if v is not None}
     reply = raw.request(f"{fake.base_url}/chat/completions", body=body)
     error = reply.json()["error"]
@@ -355,3 +376,5 @@ def test_runs_standalone() -> None:
     finally:
         process.terminate()
         process.wait(timeout=5)
+        if process.stdout is not None:
+            process.stdout.close()
