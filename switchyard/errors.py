@@ -20,6 +20,10 @@ class SwitchyardError(Exception):
     type: str = "api_error"
     retryable: bool = False
     allow_fallback: bool = False
+    # Which fallback chain of a model group applies (see config Fallbacks); None: only the default chain.
+    fallback_class: str | None = None
+    # Whether this failure says something about the deployment's health (the caller's mistakes do not).
+    counts_against_health: bool = False
 
     def __init__(
         self,
@@ -106,6 +110,8 @@ class UpstreamError(SwitchyardError):
     type = "api_error"
     retryable = True
     allow_fallback = True
+    fallback_class: str | None = "server_error"
+    counts_against_health = True
 
 
 class UpstreamBadRequestError(UpstreamError):
@@ -116,6 +122,8 @@ class UpstreamBadRequestError(UpstreamError):
     type = "invalid_request_error"
     retryable = False
     allow_fallback = False
+    fallback_class = None
+    counts_against_health = False
 
 
 class UpstreamAuthError(UpstreamError):
@@ -131,6 +139,9 @@ class UpstreamRateLimitError(UpstreamError):
     status = 429
     code = "upstream_rate_limited"
     type = "rate_limit_error"
+    fallback_class = "rate_limit"
+    # A 429 is the deployment pacing us, not failing: it cools down for Retry-After instead.
+    counts_against_health = False
 
 
 class ContextWindowExceededError(UpstreamError):
@@ -140,6 +151,8 @@ class ContextWindowExceededError(UpstreamError):
     retryable = False
     # A larger-context deployment may still serve it.
     allow_fallback = True
+    fallback_class = "context_window"
+    counts_against_health = False
 
 
 class ContentPolicyError(UpstreamError):
@@ -148,6 +161,8 @@ class ContentPolicyError(UpstreamError):
     type = "invalid_request_error"
     retryable = False
     allow_fallback = True
+    fallback_class = "content_policy"
+    counts_against_health = False
 
 
 class UpstreamUnavailableError(UpstreamError):
@@ -160,6 +175,25 @@ class UpstreamUnavailableError(UpstreamError):
 class UpstreamTimeoutError(UpstreamError):
     status = 504
     code = "upstream_timeout"
+    fallback_class = "timeout"
+
+
+class NoHealthyDeploymentError(UpstreamError):
+    """Every deployment of the group is cooling down or behind an open breaker."""
+
+    status = 503
+    code = "no_healthy_deployment"
+    retryable = False
+    counts_against_health = False
+
+
+class NoCapableDeploymentError(SwitchyardError):
+    """No deployment of the group can serve this request (tools, images, JSON schema)."""
+
+    status = 400
+    code = "unsupported_by_model_group"
+    type = "invalid_request_error"
+    allow_fallback = True
 
 
 class StreamInterruptedError(UpstreamError):
@@ -169,6 +203,7 @@ class StreamInterruptedError(UpstreamError):
     code = "stream_interrupted"
     retryable = False
     allow_fallback = False
+    fallback_class = None
 
 
 class ConfigError(Exception):

@@ -35,6 +35,14 @@ class Simulation(_Strict):
     embedding_dimensions: int = Field(256, ge=1, le=8192)
 
 
+class Capabilities(_Strict):
+    """What a deployment can serve; requests that need more are routed elsewhere."""
+
+    tools: bool = True
+    vision: bool = True
+    json_schema: bool = True
+
+
 class Deployment(_Strict):
     """One upstream model at one provider: the unit the router chooses between."""
 
@@ -62,6 +70,7 @@ class Deployment(_Strict):
     context_window: int | None = Field(None, gt=0)
     max_output_tokens: int | None = Field(None, gt=0, description="default max tokens where a provider needs one")
     prices: Prices | None = None
+    capabilities: Capabilities = Field(default_factory=Capabilities)
     simulate: Simulation | None = None
 
     @field_validator("api_base")
@@ -75,7 +84,57 @@ class Deployment(_Strict):
         return value.rstrip("/")
 
 
-Strategy = Literal["weighted", "ordered", "round_robin"]
+Strategy = Literal[
+    "weighted", "ordered", "round_robin", "least_in_flight", "lowest_latency", "lowest_cost", "usage_based"
+]
+
+
+class Fallbacks(_Strict):
+    """Groups to try, in order, once a group's own deployments failed; per error class, else ``default``."""
+
+    default: list[str] = Field(default_factory=list)
+    rate_limit: list[str] | None = None
+    server_error: list[str] | None = None
+    timeout: list[str] | None = None
+    context_window: list[str] | None = None
+    content_policy: list[str] | None = None
+
+    def all_groups(self) -> set[str]:
+        names = set(self.default)
+        for chain in (self.rate_limit, self.server_error, self.timeout, self.context_window, self.content_policy):
+            names |= set(chain or ())
+        return names
+
+
+class BreakerSettings(_Strict):
+    enabled: bool = True
+    consecutive_failures: int = Field(5, ge=1)
+    error_rate: float = Field(0.5, gt=0, le=1)
+    min_requests: int = Field(20, ge=1, description="attempts in the window before the error rate counts")
+    window_s: int = Field(30, ge=1)
+    cooldown_s: float = Field(30.0, gt=0, description="how long an open breaker waits before a probe")
+    max_cooldown_s: float = Field(300.0, gt=0, description="cooldown doubles after each failed probe, up to this")
+
+
+class RetryBudget(_Strict):
+    """Retries of a deployment may be at most ``ratio`` of its recent attempts (plus a small floor)."""
+
+    ratio: float = Field(0.2, ge=0, le=1)
+    min_per_window: int = Field(10, ge=0)
+
+
+class HedgeSettings(_Strict):
+    enabled: bool = False
+    quantile: float = Field(0.95, gt=0, lt=1, description="hedge once the wait passes this quantile of first bytes")
+    min_samples: int = Field(20, ge=1, description="observations needed before the quantile is trusted")
+    delay_s: float | None = Field(None, gt=0, description="a fixed hedge delay instead of the quantile")
+
+
+class HealthChecks(_Strict):
+    """Active checks: while a breaker is open, probe the deployment's cheap health endpoint."""
+
+    enabled: bool = False
+    interval_s: float = Field(15.0, gt=0)
 
 
 class ModelGroup(_Strict):
@@ -85,16 +144,28 @@ class ModelGroup(_Strict):
     strategy: Strategy | None = None
     num_retries: int | None = Field(None, ge=0, le=10)
     timeout_s: float | None = Field(None, gt=0)
+    total_timeout_s: float | None = Field(None, gt=0)
+    ttft_timeout_s: float | None = Field(None, gt=0)
+    stall_timeout_s: float | None = Field(None, gt=0)
+    fallbacks: Fallbacks = Field(default_factory=Fallbacks)
+    hedge: HedgeSettings | None = None
     description: str | None = None
 
 
 class RouterSettings(_Strict):
     strategy: Strategy = "weighted"
     num_retries: int = Field(1, ge=0, le=10, description="extra attempts after the first, across deployments")
-    timeout_s: float = Field(600.0, gt=0, description="per-attempt upstream timeout")
+    timeout_s: float = Field(600.0, gt=0, description="per attempt: the whole answer, or a stream's first token")
     connect_timeout_s: float = Field(10.0, gt=0)
+    total_timeout_s: float = Field(900.0, gt=0, description="the whole request, across attempts and fallbacks")
+    ttft_timeout_s: float | None = Field(None, gt=0, description="streams: first token, else fail over")
+    stall_timeout_s: float | None = Field(120.0, gt=0, description="streams: longest silence between chunks")
     retry_backoff_s: float = Field(0.05, ge=0)
     max_retry_after_s: float = Field(10.0, ge=0, description="longest Retry-After the gateway will wait out")
+    retry_budget: RetryBudget = Field(default_factory=RetryBudget)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+    hedge: HedgeSettings = Field(default_factory=HedgeSettings)
+    health_checks: HealthChecks = Field(default_factory=HealthChecks)
 
 
 class ImageSettings(_Strict):
@@ -124,6 +195,16 @@ class Config(_Strict):
     server: ServerSettings = Field(default_factory=ServerSettings)
     router: RouterSettings = Field(default_factory=RouterSettings)
     model_groups: dict[str, ModelGroup] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _fallbacks_exist(self) -> Config:
+        for name, group in self.model_groups.items():
+            for target in sorted(group.fallbacks.all_groups()):
+                if target not in self.model_groups:
+                    raise ValueError(f"model group {name!r} falls back to {target!r}, which is not a model group")
+                if target == name:
+                    raise ValueError(f"model group {name!r} falls back to itself")
+        return self
 
     @model_validator(mode="after")
     def _unique_deployment_ids(self) -> Config:

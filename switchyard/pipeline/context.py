@@ -55,4 +55,8 @@ class RequestContext:
             headers["x-switchyard-trace"] = trace.summary()
         if trace.deployment:
             headers["x-switchyard-deployment"] = trace.deployment
+        if self.ttft_ms is not None:
+            headers["x-switchyard-ttft-ms"] = f"{self.ttft_ms:.1f}"
+        if trace.fallbacks:
+            headers["x-switchyard-fallbacks"] = ",".join(trace.fallbacks)
         return headers

@@ -1,9 +1,9 @@
 """Relays an open stream to the client while keeping the books: usage, time to first token, errors.
 
-Every chunk is probed once with a struct that decodes only ``choices``, ``usage`` and ``error``; msgspec
-validates the JSON while skipping the rest. That catches malformed chunks and in-band upstream errors
-before the client sees them, and picks up the usage chunk the gateway asked for. When the client did not
-ask for usage, that chunk is dropped so the client sees the stream it requested.
+Every chunk is probed once (see ``routing.chunks``): malformed chunks and in-band upstream errors end the
+stream with an explicit error instead of reaching the client, and the usage chunk the gateway asked for
+is read, then dropped unless the client asked for it too. Silence longer than the stall deadline, or a
+stream outliving the request's total deadline, also ends it with an error.
 """
 
 from __future__ import annotations
@@ -11,21 +11,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
-import msgspec
-
 from switchyard import errors
 from switchyard.pipeline.context import RequestContext
-from switchyard.routing.executor import OpenStream
-from switchyard.types.chat import Usage
-
-
-class _Probe(msgspec.Struct):
-    choices: list[msgspec.Raw] | None = None
-    usage: Usage | None = None
-    error: msgspec.Raw | None = None
-
-
-_probe = msgspec.json.Decoder(_Probe)
+from switchyard.routing.chunks import probe
+from switchyard.routing.streams import OpenStream
 
 # The HTTP status a request gets in the log when the client went away first (nginx's convention).
 CLIENT_CLOSED = 499
@@ -48,28 +37,49 @@ class StreamRelay:
 
     async def batches(self) -> AsyncIterator[list[bytes]]:
         """Batches of OpenAI chunk payloads. Raises a ``SwitchyardError`` if the upstream breaks."""
-        ctx = self._ctx
-        ctx.ttft_ms = round(ctx.elapsed_ms(), 3)
+        ctx, opened = self._ctx, self._open
+        failure: errors.SwitchyardError | None = None
         try:
-            kept, broken = self._inspect(self._open.first)
+            kept, broken = self._inspect(opened.first)
             if kept:
                 yield kept
             if broken is not None:
                 raise broken
-            async for batch in self._open.batches:
+            source = opened.batches
+            loop = asyncio.get_running_loop()
+            while True:
+                wait = opened.stall_s
+                if opened.deadline is not None:
+                    left = opened.deadline - loop.time()
+                    wait = left if wait is None else min(wait, left)
+                try:
+                    if wait is None:
+                        batch = await anext(source)
+                    else:
+                        async with asyncio.timeout(max(0.0, wait)):
+                            batch = await anext(source)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise errors.StreamInterruptedError(
+                        f"upstream stream stalled: no data for {wait:.3g}s"
+                        if wait == opened.stall_s
+                        else "the stream exceeded the request's total timeout"
+                    ) from None
                 kept, broken = self._inspect(batch)
                 if kept:
                     yield kept
                 if broken is not None:
                     raise broken
         except errors.SwitchyardError as exc:
+            failure = exc
             ctx.status, ctx.error_code = exc.status, exc.code
             raise
         except (asyncio.CancelledError, GeneratorExit):
             ctx.status, ctx.error_code = CLIENT_CLOSED, "client_disconnected"
             raise
         finally:
-            await self._open.aclose()
+            await opened.aclose(failure)
             self._finish(ctx)
 
     def _inspect(self, batch: list[bytes]) -> tuple[list[bytes], errors.SwitchyardError | None]:
@@ -77,24 +87,12 @@ class StreamRelay:
         keep: list[bytes] = []
         for payload in batch:
             try:
-                probe = _probe.decode(payload)
-            except msgspec.DecodeError:
-                return keep, errors.UpstreamError("upstream sent a malformed stream chunk")
-            if probe.error is not None:
-                return keep, errors.UpstreamError("upstream reported an error mid-stream: " + _message(probe.error))
-            if probe.usage is not None:
-                self._ctx.usage = probe.usage
-                if not probe.choices and not self._client_usage:
+                chunk = probe(payload)
+            except errors.SwitchyardError as exc:
+                return keep, exc
+            if chunk.usage is not None:
+                self._ctx.usage = chunk.usage
+                if not chunk.choices and not self._client_usage:
                     continue
             keep.append(payload)
         return keep, None
-
-
-def _message(raw: msgspec.Raw) -> str:
-    try:
-        value = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        return "unreadable error"
-    if isinstance(value, dict):
-        return str(value.get("message", "unknown error"))[:500]
-    return str(value)[:500]

@@ -17,6 +17,7 @@ from switchyard.pipeline.relay import StreamRelay
 from switchyard.pipeline.stage import Stage
 from switchyard.providers.base import ChatCall, EmbedCall, Reply
 from switchyard.routing.executor import Executor
+from switchyard.routing.options import DEFAULT_OPTIONS, RouteOptions
 from switchyard.types.chat import Usage, UsageOnly
 from switchyard.types.embeddings import EmbeddingUsage
 
@@ -42,19 +43,22 @@ class Pipeline:
         if self._auth is not None:
             await self._auth.before(ctx)
 
-    async def chat(self, ctx: RequestContext, call: ChatCall) -> Reply | StreamRelay:
+    async def chat(
+        self, ctx: RequestContext, call: ChatCall, options: RouteOptions = DEFAULT_OPTIONS
+    ) -> Reply | StreamRelay:
         try:
             group = self.executor.group(call.request.model)
             for stage in self._stages:
                 await stage.before(ctx)
             if call.request.stream:
                 ctx.stream = True
-                options = call.request.stream_options
-                opened = await self.executor.chat_stream(group, call, ctx.trace)
+                stream_options = call.request.stream_options
+                opened = await self.executor.chat_stream(group, call, ctx.trace, options)
                 ctx.upstream_request_id = opened.stream.upstream_request_id
-                client_usage = bool(options and options.include_usage)
+                ctx.ttft_ms = round(ctx.elapsed_ms(), 3)
+                client_usage = bool(stream_options and stream_options.include_usage)
                 return StreamRelay(ctx, opened, client_usage, self.finish)
-            reply = await self.executor.chat(group, call, ctx.trace)
+            reply = await self.executor.chat(group, call, ctx.trace, options)
             ctx.usage = _usage_of_chat.decode(reply.body).usage
         except msgspec.DecodeError:
             self._fail_unreadable(ctx)
@@ -65,12 +69,12 @@ class Pipeline:
         self.finish(ctx)
         return reply
 
-    async def embed(self, ctx: RequestContext, call: EmbedCall) -> Reply:
+    async def embed(self, ctx: RequestContext, call: EmbedCall, options: RouteOptions = DEFAULT_OPTIONS) -> Reply:
         try:
             group = self.executor.group(call.request.model)
             for stage in self._stages:
                 await stage.before(ctx)
-            reply = await self.executor.embed(group, call, ctx.trace)
+            reply = await self.executor.embed(group, call, ctx.trace, options)
             usage = _usage_of_embeddings.decode(reply.body).usage
         except msgspec.DecodeError:
             self._fail_unreadable(ctx)

@@ -7,7 +7,7 @@ gateway needs the token counts even when the client did not ask for them).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,13 +77,24 @@ class OpenAICompatProvider:
         self._transport = context.transport
         self._timeouts = timeouts_for(deployment, context.router)
         self._max_connections = deployment.max_connections
-        self._chat_url = f"{base}/chat/completions"
-        self._embed_url = f"{base}/embeddings"
-        headers = {"Content-Type": "application/json", **deployment.headers}
-        if key:
-            headers[spec.auth_header] = spec.auth_prefix + key
-        self._headers = headers
+        self._chat_url, self._embed_url = self._urls(base, deployment)
+        self._headers = {"Content-Type": "application/json", **deployment.headers, **self._auth(key, deployment)}
+        headers = self._headers
         self._stream_headers = {**headers, "Accept": "text/event-stream"}
+
+    # Hooks for providers that speak OpenAI's format at other URLs or with other credentials (Azure).
+
+    def _urls(self, base: str, deployment: Deployment) -> tuple[str, str]:
+        """The chat-completions and embeddings URLs."""
+        return f"{base}/chat/completions", f"{base}/embeddings"
+
+    def _auth(self, key: str | None, deployment: Deployment) -> dict[str, str]:
+        """The headers that carry the credentials."""
+        return {self._spec.auth_header: self._spec.auth_prefix + key} if key else {}
+
+    def _chunk_filter(self) -> Callable[[bytes], bool] | None:
+        """A predicate for stream chunks to drop before the relay sees them; None keeps all (the fast path)."""
+        return None
 
     async def chat(self, call: ChatCall) -> Reply:
         body = self._body(call.body, call.request.model != self._model, ask_usage=False)
@@ -112,7 +123,7 @@ class OpenAICompatProvider:
             raise errors.UpstreamError(
                 f"upstream {self._spec.name} answered a stream request with {content_type or 'no content type'}"
             )
-        return _OpenAIStream(stream, self._spec.name)
+        return _OpenAIStream(stream, self._spec.name, self._chunk_filter())
 
     async def embed(self, call: EmbedCall) -> Reply:
         body = self._body(call.body, call.request.model != self._model, ask_usage=False)
@@ -177,15 +188,16 @@ def upstream_error(
 class _OpenAIStream:
     """Relays an upstream SSE stream as batches of chunk payloads; ``[DONE]`` ends it."""
 
-    __slots__ = ("_stream", "_provider", "upstream_request_id")
+    __slots__ = ("_stream", "_provider", "_drop", "upstream_request_id")
 
-    def __init__(self, stream: UpstreamStream, provider: str) -> None:
+    def __init__(self, stream: UpstreamStream, provider: str, drop: Callable[[bytes], bool] | None = None) -> None:
         self._stream = stream
         self._provider = provider
+        self._drop = drop
         self.upstream_request_id = stream.headers.get("x-request-id")
 
     async def batches(self) -> AsyncIterator[list[bytes]]:
-        decoder = SSEDecoder()
+        decoder, drop = SSEDecoder(), self._drop
         try:
             async for chunk in self._stream.chunks():
                 batch: list[bytes] = []
@@ -194,7 +206,7 @@ class _OpenAIStream:
                         if batch:
                             yield batch
                         return
-                    if event.data:
+                    if event.data and not (drop is not None and drop(event.data)):
                         batch.append(event.data)
                 if batch:
                     yield batch

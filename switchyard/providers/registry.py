@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from switchyard.providers._openai_compat import OpenAICompatProvider, OpenAICompatSpec
+from switchyard.providers.azure import AzureOpenAIProvider
 from switchyard.providers.base import ProviderFactory
 from switchyard.providers.demo import DemoProvider
 
@@ -15,6 +16,7 @@ def _compat(name: str, api_base: str | None, *, requires_api_key: bool = True) -
 
 PROVIDERS: dict[str, ProviderFactory] = {
     "demo": DemoProvider,
+    "azure": AzureOpenAIProvider,
     "openai": _compat("openai", "https://api.openai.com/v1"),
     # Any server speaking the OpenAI API; api_base is required and a key is optional.
     "openai_compatible": _compat("openai_compatible", None, requires_api_key=False),

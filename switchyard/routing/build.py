@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from switchyard.config.schema import Config, deployment_id
+from switchyard.config.schema import Config, ModelGroup, RouterSettings, deployment_id
 from switchyard.errors import ConfigError
 from switchyard.providers.base import ProviderContext, ProviderFactory
 from switchyard.routing.strategies import build_strategy
-from switchyard.routing.target import Group, Target
+from switchyard.routing.target import Group, GroupPolicy, Target
 
 
 def build_groups(
@@ -28,14 +28,27 @@ def build_groups(
                     f"unknown provider {deployment.provider!r}",
                     "use one of: " + ", ".join(sorted(providers)),
                 )
-            if spec.timeout_s is not None and deployment.timeout_s is None:
-                deployment = deployment.model_copy(update={"timeout_s": spec.timeout_s})
             try:
                 provider = factory(deployment, context)
             except ConfigError as exc:
                 raise ConfigError(f"{path}.{exc.path}", exc.message, exc.fix) from None
             targets.append(Target(deployment_id(name, index, deployment), deployment, provider))
         strategy = build_strategy(spec.strategy or config.router.strategy)
-        retries = spec.num_retries if spec.num_retries is not None else config.router.num_retries
-        groups[name] = Group(name, targets, strategy, 1 + retries, created)
+        groups[name] = Group(name, targets, strategy, policy_for(spec, config.router), created)
     return groups
+
+
+def policy_for(group: ModelGroup, router: RouterSettings) -> GroupPolicy:
+    def pick(own: float | None, default: float | None) -> float | None:
+        return own if own is not None else default
+
+    retries = group.num_retries if group.num_retries is not None else router.num_retries
+    return GroupPolicy(
+        attempts=1 + retries,
+        timeout_s=group.timeout_s or router.timeout_s,
+        total_timeout_s=group.total_timeout_s or router.total_timeout_s,
+        ttft_timeout_s=pick(group.ttft_timeout_s, router.ttft_timeout_s),
+        stall_timeout_s=pick(group.stall_timeout_s, router.stall_timeout_s),
+        fallbacks=group.fallbacks,
+        hedge=group.hedge or router.hedge,
+    )

@@ -1,9 +1,12 @@
-"""The executor: try a group's deployments in the strategy's order until one answers.
+"""The executor: serve a request from a group's deployments, then from its fallback groups.
 
-One loop for every kind of call. A failure's typed flags decide what happens next: ``retryable`` errors may
-be retried on the same deployment after a backoff (honouring Retry-After), ``allow_fallback`` errors move
-on to the next deployment, anything else goes straight back to the client. For streams, an attempt counts
-as answered only once its first batch arrived, so failover stays invisible until bytes reach the client.
+One loop for every kind of call. Within a group, candidates are the deployments able to serve the request
+and not behind an open breaker, tried in the strategy's order. A failure's typed flags decide what follows:
+``retryable`` errors may be retried on the same deployment after a backoff (honouring Retry-After) within
+the retry budget; ``allow_fallback`` errors move on to the next deployment, and when the group is
+exhausted, to the group's fallback chain for that error class; anything else goes straight back to the
+client. Deadlines bound each attempt and the whole request; for streams an attempt counts as answered
+only at its first content, so failover stays invisible until bytes reach the client.
 """
 
 from __future__ import annotations
@@ -11,39 +14,32 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
+from switchyard import errors
 from switchyard.config.schema import RouterSettings
-from switchyard.errors import ModelNotFoundError, SwitchyardError
-from switchyard.providers.base import ChatCall, ChunkStream, EmbedCall, Reply
+from switchyard.providers.base import ChatCall, EmbedCall, Reply
+from switchyard.routing.candidates import capable, healthy
+from switchyard.routing.health import Health
+from switchyard.routing.hedge import run_hedged
+from switchyard.routing.options import DEFAULT_OPTIONS, EMBEDDING_SHAPE, RequestShape, RouteOptions, shape_of
+from switchyard.routing.strategies.base import RankContext
+from switchyard.routing.streams import OpenStream, open_stream
 from switchyard.routing.target import Group, Target
 from switchyard.routing.trace import Attempt, Trace
+from switchyard.storage.protocols import HealthStore
 
 R = TypeVar("R")
-
-
-class OpenStream:
-    """A stream whose first batch has already arrived."""
-
-    __slots__ = ("stream", "batches", "first")
-
-    def __init__(self, stream: ChunkStream, batches: AsyncIterator[list[bytes]], first: list[bytes]) -> None:
-        self.stream = stream
-        self.batches = batches
-        self.first = first
-
-    async def aclose(self) -> None:
-        aclose = getattr(self.batches, "aclose", None)
-        if aclose is not None:
-            await aclose()
-        await self.stream.aclose()
+Call = Callable[[Target], Coroutine[Any, Any, R]]
 
 
 class Executor:
-    def __init__(self, groups: dict[str, Group], settings: RouterSettings) -> None:
+    def __init__(self, groups: dict[str, Group], settings: RouterSettings, store: HealthStore) -> None:
         self._groups = groups
         self._settings = settings
+        self._store = store
+        self.health = Health(store, settings.breaker, settings.retry_budget)
         self._rng = random.Random()
 
     @property
@@ -53,60 +49,181 @@ class Executor:
     def group(self, name: str) -> Group:
         group = self._groups.get(name)
         if group is None:
-            raise ModelNotFoundError(
+            raise errors.ModelNotFoundError(
                 f"The model `{name}` does not exist or you do not have access to it.", param="model"
             )
         return group
 
-    async def chat(self, group: Group, call: ChatCall, trace: Trace) -> Reply:
-        return await self._run(group, trace, lambda target: target.provider.chat(call))
+    async def chat(self, group: Group, call: ChatCall, trace: Trace, options: RouteOptions = DEFAULT_OPTIONS) -> Reply:
+        async def attempt(target: Target) -> Reply:
+            return await target.provider.chat(call)
 
-    async def embed(self, group: Group, call: EmbedCall, trace: Trace) -> Reply:
-        return await self._run(group, trace, lambda target: target.provider.embed(call))
+        return await self._execute(group, shape_of(call.request), trace, options, attempt, stream=False)
 
-    async def chat_stream(self, group: Group, call: ChatCall, trace: Trace) -> OpenStream:
-        async def open_stream(target: Target) -> OpenStream:
-            stream = await target.provider.chat_stream(call)
-            batches = stream.batches()
+    async def embed(
+        self, group: Group, call: EmbedCall, trace: Trace, options: RouteOptions = DEFAULT_OPTIONS
+    ) -> Reply:
+        async def attempt(target: Target) -> Reply:
+            return await target.provider.embed(call)
+
+        return await self._execute(group, EMBEDDING_SHAPE, trace, options, attempt, stream=False)
+
+    async def chat_stream(
+        self, group: Group, call: ChatCall, trace: Trace, options: RouteOptions = DEFAULT_OPTIONS
+    ) -> OpenStream:
+        ttft = options.ttft_timeout_s or group.policy.ttft_timeout_s
+
+        async def attempt(target: Target) -> OpenStream:
+            return await open_stream(target, call, ttft)
+
+        total = options.total_timeout_s or group.policy.total_timeout_s
+        deadline = asyncio.get_running_loop().time() + total
+        opened = await self._execute(group, shape_of(call.request), trace, options, attempt, stream=True)
+        opened.deadline = deadline
+        opened.stall_s = options.stall_timeout_s or group.policy.stall_timeout_s
+        health = self.health
+
+        def ended(error: errors.SwitchyardError | None) -> None:
+            health.finish(opened.deployment)
+            if error is not None:
+                health.outcome(opened.deployment, ok=False, counts=error.counts_against_health)
+
+        opened.on_end(ended)
+        return opened
+
+    # --- the loop ---------------------------------------------------------------------------------------------
+
+    async def _execute(
+        self, group: Group, shape: RequestShape, trace: Trace, options: RouteOptions, call: Call[R], stream: bool
+    ) -> R:
+        total = options.total_timeout_s or group.policy.total_timeout_s
+        try:
+            async with asyncio.timeout(total):
+                return await self._chain(group, shape, trace, options, call, stream)
+        except TimeoutError:
+            raise errors.UpstreamTimeoutError(f"no answer within the request's total timeout of {total:g}s") from None
+
+    async def _chain(
+        self, first: Group, shape: RequestShape, trace: Trace, options: RouteOptions, call: Call[R], stream: bool
+    ) -> R:
+        group, visited = first, [first.name]
+        while True:
             try:
-                first: list[bytes] = await anext(batches, [])
-            except BaseException:
-                await stream.aclose()
-                raise
-            return OpenStream(stream, batches, first)
+                return await self._run_group(group, shape, trace, options, call, stream, fallback=group is not first)
+            except errors.SwitchyardError as exc:
+                following = self._fallback(first, exc, visited)
+                if following is None:
+                    raise
+                trace.fallbacks.append(f"{group.name}>{following.name}:{exc.fallback_class or 'default'}")
+                visited.append(following.name)
+                group = following
 
-        return await self._run(group, trace, open_stream)
+    def _fallback(self, first: Group, exc: errors.SwitchyardError, visited: list[str]) -> Group | None:
+        if not exc.allow_fallback:
+            return None
+        chains = first.policy.fallbacks
+        chain = getattr(chains, exc.fallback_class, None) if exc.fallback_class else None
+        for name in chain if chain is not None else chains.default:
+            if name not in visited and name in self._groups:
+                return self._groups[name]
+        return None
 
-    async def _run(self, group: Group, trace: Trace, call: Callable[[Target], Awaitable[R]]) -> R:
-        ranking = group.strategy.rank(group.targets)
-        attempts = group.attempts
+    async def _run_group(
+        self,
+        group: Group,
+        shape: RequestShape,
+        trace: Trace,
+        options: RouteOptions,
+        call: Call[R],
+        stream: bool,
+        fallback: bool,
+    ) -> R:
+        health = self.health
+        targets = healthy(group, capable(group, shape, options), health)
+        ranking = group.strategy.rank(targets, RankContext(shape, self._store, time.monotonic()))
+        attempts = options.num_retries + 1 if options.num_retries is not None else group.policy.attempts
+        timeout = options.timeout_s or group.policy.timeout_s
+        failed: dict[str, errors.SwitchyardError] = {}
+        last: errors.SwitchyardError | None = None
         for number in range(attempts):
-            target = ranking[number % len(ranking)]
+            target = self._next(ranking, failed)
+            if target is None:
+                break
+            if target.id in failed:
+                previous = failed[target.id]
+                wait = self._backoff(previous, number, health.seconds_until_available(target.id))
+                if wait is None or not previous.retryable or not health.retry_allowed(target.id):
+                    break
+                await asyncio.sleep(wait)
+                health.note_retry(target.id)
+            if not health.acquire(target.id):
+                continue
+            health.note_tokens(target.id, shape.prompt_tokens)
+            backup = self._backup(ranking, target, failed, group)
             started = time.perf_counter()
             try:
-                result = await call(target)
-            except SwitchyardError as exc:
+                result, served = await run_hedged(
+                    target, backup, call, timeout, self._hedge_delay(group, target), health, trace, group.name
+                )
+            except errors.SwitchyardError as exc:
                 ms = (time.perf_counter() - started) * 1000
-                trace.attempts.append(Attempt(target.id, round(ms, 2), exc.code))
+                trace.attempts.append(Attempt(target.id, round(ms, 2), exc.code, group.name if fallback else None))
+                health.finish(target.id)
+                health.outcome(target.id, ok=False, counts=exc.counts_against_health)
+                if isinstance(exc, errors.UpstreamRateLimitError):
+                    health.cool_down(target.id, exc.retry_after if exc.retry_after is not None else 1.0)
                 group.strategy.observe(target.id, False, ms)
-                last = number == attempts - 1
-                if last or not (exc.retryable or exc.allow_fallback):
+                if not (exc.retryable or exc.allow_fallback):
                     raise
-                following = ranking[(number + 1) % len(ranking)]
-                if following is target:
-                    if not exc.retryable:
-                        raise
-                    await asyncio.sleep(self._backoff(exc, number))
+                failed[target.id] = last = exc
                 continue
             ms = (time.perf_counter() - started) * 1000
-            trace.attempts.append(Attempt(target.id, round(ms, 2)))
-            trace.deployment = target.id
-            group.strategy.observe(target.id, True, ms)
+            trace.attempts.append(
+                Attempt(served.id, round(ms, 2), None, group.name if fallback else None, hedge=served is not target)
+            )
+            trace.deployment = served.id
+            if not stream:
+                health.finish(served.id)
+            health.outcome(served.id, ok=True, counts=True, ms=ms, ttft=stream)
+            group.strategy.observe(served.id, True, ms)
             return result
-        raise AssertionError("unreachable: a group always makes at least one attempt")
+        if last is None:
+            last = errors.NoHealthyDeploymentError(f"no deployment of {group.name!r} could take the request")
+        raise last
 
-    def _backoff(self, exc: SwitchyardError, number: int) -> float:
-        if exc.retry_after is not None:
-            return min(exc.retry_after, self._settings.max_retry_after_s)
+    @staticmethod
+    def _next(ranking: list[Target], failed: dict[str, errors.SwitchyardError]) -> Target | None:
+        for target in ranking:
+            if target.id not in failed:
+                return target
+        for target in ranking:
+            if failed[target.id].retryable:
+                return target
+        return None
+
+    def _backup(
+        self, ranking: list[Target], primary: Target, failed: dict[str, errors.SwitchyardError], group: Group
+    ) -> Target | None:
+        if not group.policy.hedge.enabled:
+            return None
+        for target in ranking:
+            if target is not primary and target.id not in failed and self.health.available(target.id):
+                return target
+        return None
+
+    def _hedge_delay(self, group: Group, target: Target) -> float | None:
+        hedge = group.policy.hedge
+        if not hedge.enabled:
+            return None
+        if hedge.delay_s is not None:
+            return hedge.delay_s
+        ms = self.health.first_byte_quantile(target.id, hedge.quantile, hedge.min_samples)
+        return None if ms is None else ms / 1000
+
+    def _backoff(self, exc: errors.SwitchyardError, number: int, cooling: float) -> float | None:
+        """Seconds to wait before retrying the same deployment; None when the wait is not worth it."""
+        if exc.retry_after is not None or cooling > 0:
+            wait = max(exc.retry_after or 0.0, cooling + 0.001 if cooling else 0.0)
+            return wait if wait <= self._settings.max_retry_after_s else None
         # Exponential with full jitter, so that many clients retrying at once spread out.
         return self._rng.uniform(0, self._settings.retry_backoff_s * (2**number))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from switchyard.config.schema import Deployment
+from switchyard.config.schema import Deployment, Fallbacks, HedgeSettings
 from switchyard.providers.base import Provider
-from switchyard.routing.strategies import Strategy
+
+if TYPE_CHECKING:
+    from switchyard.routing.strategies.base import Strategy
 
 
 @dataclass(slots=True)
@@ -24,10 +27,23 @@ class Target:
         return self.config.priority
 
 
+@dataclass(frozen=True, slots=True)
+class GroupPolicy:
+    """A group's deadlines, retries and fallbacks: router defaults with the group's overrides applied."""
+
+    attempts: int
+    timeout_s: float
+    total_timeout_s: float
+    ttft_timeout_s: float | None
+    stall_timeout_s: float | None
+    fallbacks: Fallbacks
+    hedge: HedgeSettings
+
+
 @dataclass(slots=True)
 class Group:
     name: str
     targets: list[Target]
     strategy: Strategy
-    attempts: int
+    policy: GroupPolicy
     created: int

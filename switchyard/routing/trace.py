@@ -5,20 +5,24 @@ from __future__ import annotations
 import msgspec
 
 
-class Attempt(msgspec.Struct, array_like=False):
+class Attempt(msgspec.Struct, omit_defaults=True):
     deployment: str
     ms: float
     # None when the attempt succeeded.
     error: str | None = None
+    group: str | None = None
+    hedge: bool = False
 
 
 class Trace:
-    __slots__ = ("attempts", "deployment")
+    __slots__ = ("attempts", "deployment", "fallbacks")
 
     def __init__(self) -> None:
         self.attempts: list[Attempt] = []
         self.deployment: str | None = None
+        # "from>to:reason" for each move to a fallback group.
+        self.fallbacks: list[str] = []
 
     def summary(self) -> str:
         """Compact form for a response header: ``dep-a:upstream_timeout,dep-b:ok``."""
-        return ",".join(f"{a.deployment}:{a.error or 'ok'}" for a in self.attempts)
+        return ",".join(f"{a.deployment}:{a.error or 'ok'}{'(hedge)' if a.hedge else ''}" for a in self.attempts)

@@ -26,6 +26,7 @@ from switchyard.routing.executor import Executor
 from switchyard.server.envelope import error_response
 from switchyard.server.routes import health, openai
 from switchyard.server.routes.common import Services
+from switchyard.storage.memory import MemoryHealthStore
 from switchyard.storage.protocols import LogSink, LogStore, NullSink
 from switchyard.storage.sqlite import SQLiteLogStore
 from switchyard.storage.writer import BatchWriter
@@ -60,7 +61,9 @@ def create_app(config: Config, *, log_store: LogStore | None = None) -> Starlett
     stages: list[Stage] = [RequestLogStage(sink)]
     master_key = config.server.master_key
     auth = MasterKeyAuth(master_key.get_secret_value()) if master_key else None
-    pipeline = Pipeline(Executor(groups, config.router), stages, auth)
+    pipeline = Pipeline(
+        Executor(groups, config.router, MemoryHealthStore(config.router.breaker.window_s)), stages, auth
+    )
     services = Services(config, pipeline, log_store, sink)
 
     @asynccontextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+from switchyard.types.health import DeploymentHealth
 from switchyard.types.logs import RequestLog
 
 
@@ -23,3 +24,17 @@ class MemoryLogStore:
 
     def close(self) -> None:
         return None
+
+
+class MemoryHealthStore:
+    """Health state of one process. (A shared store mirrors the same records across instances.)"""
+
+    def __init__(self, window_s: int = 30) -> None:
+        self._records: dict[str, DeploymentHealth] = {}
+        self._window_s = window_s
+
+    def get(self, deployment: str) -> DeploymentHealth:
+        record = self._records.get(deployment)
+        if record is None:
+            record = self._records[deployment] = DeploymentHealth(self._window_s)
+        return record

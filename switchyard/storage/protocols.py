@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from switchyard.types.health import DeploymentHealth
 from switchyard.types.logs import RequestLog
 
 
@@ -46,3 +47,9 @@ class NullSink:
 
     async def close(self) -> None:
         return None
+
+
+class HealthStore(Protocol):
+    """Per-deployment health and load state, shared by the breaker, retry budget and strategies."""
+
+    def get(self, deployment: str) -> DeploymentHealth: ...

@@ -143,8 +143,10 @@ def test_async_sdk_and_embeddings(gateway: GatewayProcess) -> None:
     ],
 )
 def test_upstream_failures_map_to_the_right_status(
-    fake: FakeOpenAI, gateway: GatewayProcess, fault: Fault, status: int, code: str, sdk_error: type[Exception]
+    fake: FakeOpenAI, start_gateway: GatewayFactory, fault: Fault, status: int, code: str, sdk_error: type[Exception]
 ) -> None:
+    # A fresh gateway: a 429 makes the deployment cool down, which would colour the next case.
+    gateway = start_gateway({**config(fake), "router": {"num_retries": 0, "breaker": {"enabled": False}}})
     fake.push_fault(fault)
     response = httpx.post(f"{gateway.base_url}/v1/chat/completions", json={"model": "gpt", "messages": MESSAGES})
     assert response.status_code == status, response.text
@@ -152,9 +154,13 @@ def test_upstream_failures_map_to_the_right_status(
     assert error["code"] == code and KEY not in response.text
     if status == 429:
         assert response.headers["retry-after"] == "3"
-    fake.push_fault(fault)
+    else:
+        fake.push_fault(fault)
+    # For the 429 the deployment is cooling down: the gateway answers 429 itself, without calling upstream.
+    calls = len(fake.requests)
     with pytest.raises(sdk_error):
         sdk(gateway).chat.completions.create(model="gpt", messages=MESSAGES)  # type: ignore[arg-type]
+    assert len(fake.requests) == calls + (0 if status == 429 else 1)
 
 
 def test_wrong_upstream_key_never_leaks(fake: FakeOpenAI, start_gateway: GatewayFactory) -> None:

@@ -11,7 +11,7 @@ from switchyard.errors import ModelNotFoundError, SwitchyardError
 from switchyard.providers.base import ChatCall, EmbedCall, Reply
 from switchyard.server.decode import decode, read_body
 from switchyard.server.envelope import error_body, error_response
-from switchyard.server.routes.common import Services, new_context
+from switchyard.server.routes.common import Services, new_context, route_options
 from switchyard.server.sse import SSEResponse
 from switchyard.streaming.sse import DONE_FRAME
 from switchyard.types.chat import ChatRequest
@@ -45,7 +45,7 @@ def routes(services: Services) -> list[Route]:
             await pipeline.authenticate(ctx)
             chat = decode(body, _chat_decoder)
             ctx.model_group = chat.model
-            result = await pipeline.chat(ctx, ChatCall(chat, body))
+            result = await pipeline.chat(ctx, ChatCall(chat, body), route_options(request))
         except SwitchyardError as exc:
             pipeline.fail(ctx, exc)
             return error_response(exc, ctx.headers())
@@ -60,7 +60,7 @@ def routes(services: Services) -> list[Route]:
             await pipeline.authenticate(ctx)
             embed = decode(body, _embedding_decoder)
             ctx.model_group = embed.model
-            reply = await pipeline.embed(ctx, EmbedCall(embed, body))
+            reply = await pipeline.embed(ctx, EmbedCall(embed, body), route_options(request))
         except SwitchyardError as exc:
             pipeline.fail(ctx, exc)
             return error_response(exc, ctx.headers())

@@ -1,0 +1,82 @@
+"""Opening a stream so that failover stays invisible: nothing is committed until real content arrives.
+
+An attempt at a stream succeeds only once a chunk with content (text, a tool call, a finish or usage) has
+arrived, within the time-to-first-token deadline. Everything before that (connection errors, error
+statuses, a role-only opening chunk followed by silence, malformed or in-band error chunks, a stream that
+ends empty) is an ordinary attempt failure the executor can route around.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+from switchyard import errors
+from switchyard.providers.base import ChatCall, ChunkStream
+from switchyard.routing.chunks import probe
+from switchyard.routing.target import Target
+
+
+class OpenStream:
+    """A stream whose first content has arrived. ``finish`` reports how it ended, exactly once."""
+
+    __slots__ = ("stream", "batches", "first", "deployment", "stall_s", "deadline", "_on_end", "_ended")
+
+    def __init__(
+        self,
+        stream: ChunkStream,
+        batches: AsyncIterator[list[bytes]],
+        first: list[bytes],
+        deployment: str,
+    ) -> None:
+        self.stream = stream
+        self.batches = batches
+        self.first = first
+        self.deployment = deployment
+        self.stall_s: float | None = None
+        self.deadline: float | None = None  # loop time by which the whole stream must be done
+        self._on_end: Callable[[errors.SwitchyardError | None], None] | None = None
+        self._ended = False
+
+    def on_end(self, callback: Callable[[errors.SwitchyardError | None], None]) -> None:
+        self._on_end = callback
+
+    async def aclose(self, error: errors.SwitchyardError | None = None) -> None:
+        if not self._ended:
+            self._ended = True
+            if self._on_end is not None:
+                self._on_end(error)
+        aclose = getattr(self.batches, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        await self.stream.aclose()
+
+
+async def open_stream(target: Target, call: ChatCall, ttft_s: float | None) -> OpenStream:
+    stream = await target.provider.chat_stream(call)
+    batches = stream.batches()
+    try:
+        if ttft_s is None:
+            first = await _until_content(batches)
+        else:
+            try:
+                async with asyncio.timeout(ttft_s):
+                    first = await _until_content(batches)
+            except TimeoutError:
+                raise errors.UpstreamTimeoutError(f"no first token within {ttft_s:g}s") from None
+    except BaseException:
+        aclose = getattr(batches, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        await stream.aclose()
+        raise
+    return OpenStream(stream, batches, first, target.id)
+
+
+async def _until_content(batches: AsyncIterator[list[bytes]]) -> list[bytes]:
+    buffered: list[bytes] = []
+    async for batch in batches:
+        buffered += batch
+        if any(probe(payload).meaningful for payload in batch):
+            return buffered
+    raise errors.UpstreamError("upstream ended the stream before sending any content")
