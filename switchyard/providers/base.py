@@ -19,7 +19,7 @@ from switchyard.config.schema import Deployment, RouterSettings
 from switchyard.errors import InvalidRequestError
 from switchyard.transport import HttpTransport, Timeouts
 from switchyard.transport.guarded import GuardedFetcher
-from switchyard.types.chat import ChatRequest
+from switchyard.types.chat import ChatRequest, Usage
 from switchyard.types.embeddings import EmbeddingRequest
 
 
@@ -42,6 +42,8 @@ class Reply:
 
     body: bytes
     upstream_request_id: str | None = None
+    # Filled in by the executor, which reads it while checking the body is JSON at all.
+    usage: Usage | None = None
 
 
 class ChunkStream(Protocol):

@@ -58,6 +58,40 @@ def probe(payload: bytes) -> Probe:
     return result
 
 
+class _UsageOnly(msgspec.Struct):
+    usage: Usage | None = None
+
+
+class _EmbeddingUsage(msgspec.Struct):
+    prompt_tokens: int = 0
+    total_tokens: int = 0
+
+
+class _EmbeddingUsageOnly(msgspec.Struct):
+    usage: _EmbeddingUsage | None = None
+
+
+_chat_usage = msgspec.json.Decoder(_UsageOnly)
+_embedding_usage = msgspec.json.Decoder(_EmbeddingUsageOnly)
+_NOT_JSON = "upstream sent a response that is not valid JSON"
+
+
+def chat_usage(body: bytes) -> Usage | None:
+    """Usage of a complete answer; a body that is not JSON is the upstream's failure (so: fail over)."""
+    try:
+        return _chat_usage.decode(body).usage
+    except msgspec.DecodeError:
+        raise errors.UpstreamError(_NOT_JSON) from None
+
+
+def embedding_usage(body: bytes) -> Usage | None:
+    try:
+        usage = _embedding_usage.decode(body).usage
+    except msgspec.DecodeError:
+        raise errors.UpstreamError(_NOT_JSON) from None
+    return None if usage is None else Usage(usage.prompt_tokens, 0, usage.total_tokens)
+
+
 def _message(raw: msgspec.Raw) -> str:
     try:
         value = msgspec.json.decode(raw)

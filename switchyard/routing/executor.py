@@ -21,6 +21,7 @@ from switchyard import errors
 from switchyard.config.schema import RouterSettings
 from switchyard.providers.base import ChatCall, EmbedCall, Reply
 from switchyard.routing.candidates import capable, healthy
+from switchyard.routing.chunks import chat_usage, embedding_usage
 from switchyard.routing.health import Health
 from switchyard.routing.hedge import run_hedged
 from switchyard.routing.options import DEFAULT_OPTIONS, EMBEDDING_SHAPE, RequestShape, RouteOptions, shape_of
@@ -56,7 +57,9 @@ class Executor:
 
     async def chat(self, group: Group, call: ChatCall, trace: Trace, options: RouteOptions = DEFAULT_OPTIONS) -> Reply:
         async def attempt(target: Target) -> Reply:
-            return await target.provider.chat(call)
+            reply = await target.provider.chat(call)
+            reply.usage = chat_usage(reply.body)
+            return reply
 
         return await self._execute(group, shape_of(call.request), trace, options, attempt, stream=False)
 
@@ -64,7 +67,9 @@ class Executor:
         self, group: Group, call: EmbedCall, trace: Trace, options: RouteOptions = DEFAULT_OPTIONS
     ) -> Reply:
         async def attempt(target: Target) -> Reply:
-            return await target.provider.embed(call)
+            reply = await target.provider.embed(call)
+            reply.usage = embedding_usage(reply.body)
+            return reply
 
         return await self._execute(group, EMBEDDING_SHAPE, trace, options, attempt, stream=False)
 
