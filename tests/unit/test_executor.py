@@ -33,6 +33,10 @@ from switchyard.types.chat import ChatRequest
 CALL = ChatCall(msgspec.convert({"model": "g", "messages": [{"role": "user", "content": "x"}]}, ChatRequest), b"{}")
 
 
+def body(name: str) -> bytes:
+    return b'{"served_by":"' + name.encode() + b'"}'
+
+
 class Scripted:
     """A provider that fails with the given errors, in order, then succeeds."""
 
@@ -45,7 +49,7 @@ class Scripted:
         self.calls += 1
         if self.failures:
             raise self.failures.pop(0)
-        return Reply(self.name.encode())
+        return Reply(body(self.name))
 
     async def chat_stream(self, call: ChatCall) -> _Stream:
         self.calls += 1
@@ -100,7 +104,7 @@ def test_unknown_group_is_model_not_found() -> None:
 def test_fallback_moves_to_the_next_deployment_and_traces_it() -> None:
     a, b = Scripted("a", [errors.UpstreamUnavailableError("down")]), Scripted("b")
     reply, trace = run(executor(), group(a, b))
-    assert reply.body == b"b" and (a.calls, b.calls) == (1, 1)
+    assert reply.body == body("b") and (a.calls, b.calls) == (1, 1)
     assert trace.summary() == "a:upstream_unavailable,b:ok" and trace.deployment == "b"
 
 
@@ -121,7 +125,7 @@ def test_auth_failure_falls_back_but_is_not_retried_on_the_same_deployment() -> 
 def test_single_deployment_retries_retryable_errors() -> None:
     a = Scripted("a", [errors.UpstreamError("x"), errors.UpstreamTimeoutError("y")])
     reply, trace = run(executor(), group(a, attempts=3))
-    assert reply.body == b"a" and a.calls == 3 and len(trace.attempts) == 3
+    assert reply.body == body("a") and a.calls == 3 and len(trace.attempts) == 3
 
 
 def test_attempts_are_bounded() -> None:
@@ -176,12 +180,12 @@ def test_fallback_group_chain_per_error_class() -> None:
     g = group(primary, fallbacks=Fallbacks(default=["other"], context_window=["big"]))
     trace = Trace()
     reply = asyncio.run(executor(groups).chat(g, CALL, trace))
-    assert reply.body == b"big" and other.calls == 0
+    assert reply.body == body("big") and other.calls == 0
     assert trace.fallbacks == ["g>big:context_window"]
     # A server error takes the default chain instead.
     failing = Scripted("p2", [errors.UpstreamError("boom")] * 3)
     g2 = group(failing, fallbacks=Fallbacks(default=["other"], context_window=["big"]))
-    assert asyncio.run(executor(groups).chat(g2, CALL, Trace())).body == b"other"
+    assert asyncio.run(executor(groups).chat(g2, CALL, Trace())).body == body("other")
 
 
 def test_breaker_opens_then_admits_one_probe_after_cooldown() -> None:
@@ -190,13 +194,13 @@ def test_breaker_opens_then_admits_one_probe_after_cooldown() -> None:
     live = Scripted("live")
     g = group(dead, live, attempts=2)
     for _ in range(6):
-        assert asyncio.run(ex.chat(g, CALL, Trace())).body == b"live"
+        assert asyncio.run(ex.chat(g, CALL, Trace())).body == body("live")
     assert dead.calls == 2  # the breaker opened after two failures; later requests skip it
     time.sleep(0.25)
     trace = Trace()
-    assert asyncio.run(ex.chat(g, CALL, trace)).body == b"live"
+    assert asyncio.run(ex.chat(g, CALL, trace)).body == body("live")
     assert dead.calls == 3 and trace.summary() == "dead:upstream_unavailable,live:ok"  # exactly one probe
-    assert asyncio.run(ex.chat(g, CALL, Trace())).body == b"live" and dead.calls == 3  # reopened, longer cooldown
+    assert asyncio.run(ex.chat(g, CALL, Trace())).body == body("live") and dead.calls == 3  # reopened, longer cooldown
 
 
 def test_all_open_is_a_503_with_retry_after() -> None:
@@ -226,14 +230,14 @@ def test_rate_limited_deployment_cools_down_for_retry_after() -> None:
     limited = Scripted("limited", [errors.UpstreamRateLimitError("slow", retry_after=30)])
     other = Scripted("other")
     g = group(limited, other)
-    assert asyncio.run(ex.chat(g, CALL, Trace())).body == b"other"
-    assert asyncio.run(ex.chat(g, CALL, Trace())).body == b"other" and limited.calls == 1
+    assert asyncio.run(ex.chat(g, CALL, Trace())).body == body("other")
+    assert asyncio.run(ex.chat(g, CALL, Trace())).body == body("other") and limited.calls == 1
 
 
 def test_pin_and_exclude() -> None:
     a, b = Scripted("a"), Scripted("b")
-    assert asyncio.run(executor().chat(group(a, b), CALL, Trace(), RouteOptions(pin="b"))).body == b"b"
-    assert asyncio.run(executor().chat(group(a, b), CALL, Trace(), RouteOptions(exclude=frozenset({"a"})))).body == b"b"
+    assert asyncio.run(executor().chat(group(a, b), CALL, Trace(), RouteOptions(pin="b"))).body == body("b")
+    assert asyncio.run(executor().chat(group(a, b), CALL, Trace(), RouteOptions(exclude=frozenset({"a"})))).body == body("b")
     with pytest.raises(errors.InvalidRequestError):
         asyncio.run(executor().chat(group(a, b), CALL, Trace(), RouteOptions(pin="zzz")))
 
@@ -250,7 +254,7 @@ def test_capability_filter_routes_tools_and_context() -> None:
     long_call = ChatCall(
         msgspec.convert({"model": "g", "messages": [{"role": "user", "content": "x" * 400}]}, ChatRequest), b"{}"
     )
-    assert asyncio.run(executor().chat(g, long_call, Trace())).body == b"notools"
+    assert asyncio.run(executor().chat(g, long_call, Trace())).body == body("notools")
     tools_call = ChatCall(
         msgspec.convert(
             {
@@ -262,7 +266,7 @@ def test_capability_filter_routes_tools_and_context() -> None:
         ),
         b"{}",
     )
-    assert asyncio.run(executor().chat(g, tools_call, Trace())).body == b"big"
+    assert asyncio.run(executor().chat(g, tools_call, Trace())).body == body("big")
 
 
 class Slow(Scripted):
@@ -278,7 +282,7 @@ class Slow(Scripted):
         except asyncio.CancelledError:
             self.cancelled = True
             raise
-        return Reply(self.name.encode())
+        return Reply(body(self.name))
 
 
 def test_hedge_starts_a_backup_and_cancels_the_loser() -> None:
@@ -287,7 +291,7 @@ def test_hedge_starts_a_backup_and_cancels_the_loser() -> None:
     trace = Trace()
     started = time.perf_counter()
     reply = asyncio.run(executor().chat(g, CALL, trace))
-    assert reply.body == b"fast" and time.perf_counter() - started < 1.0
+    assert reply.body == body("fast") and time.perf_counter() - started < 1.0
     assert slow.cancelled and trace.deployment == "fast"
     assert {a.error for a in trace.attempts} == {None, "hedge_lost"}
 
