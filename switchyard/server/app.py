@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from switchyard.providers.base import ProviderContext
 from switchyard.providers.registry import PROVIDERS
 from switchyard.routing.build import build_groups
 from switchyard.routing.executor import Executor
+from switchyard.routing.probes import HealthChecker
 from switchyard.server.envelope import error_response
 from switchyard.server.routes import health, openai
 from switchyard.server.routes.common import Services
@@ -61,19 +63,23 @@ def create_app(config: Config, *, log_store: LogStore | None = None) -> Starlett
     stages: list[Stage] = [RequestLogStage(sink)]
     master_key = config.server.master_key
     auth = MasterKeyAuth(master_key.get_secret_value()) if master_key else None
-    pipeline = Pipeline(
-        Executor(groups, config.router, MemoryHealthStore(config.router.breaker.window_s)), stages, auth
-    )
+    executor = Executor(groups, config.router, MemoryHealthStore(config.router.breaker.window_s))
+    pipeline = Pipeline(executor, stages, auth)
+    checks = config.router.health_checks
+    checker = HealthChecker(groups, executor.health, checks.interval_s) if checks.enabled else None
     services = Services(config, pipeline, log_store, sink)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await sink.start()
+        probing = asyncio.get_running_loop().create_task(checker.run()) if checker else None
         services.ready = True
         try:
             yield
         finally:
             services.ready = False
+            if probing is not None:
+                probing.cancel()
             # Flush what was accepted before letting go of anything it might need.
             await sink.close()
             await transport.close()
