@@ -35,6 +35,22 @@ R = TypeVar("R")
 Call = Callable[[Target], Coroutine[Any, Any, R]]
 
 
+class Deadline:
+    __slots__ = ("at", "total")
+
+    def __init__(self, at: float, total: float) -> None:
+        self.at = at
+        self.total = total
+
+    def left(self) -> float:
+        return self.at - asyncio.get_running_loop().time()
+
+    def expired(self) -> errors.UpstreamTimeoutError:
+        error = errors.UpstreamTimeoutError(f"no answer within the request's total timeout of {self.total:g}s")
+        error.allow_fallback = False  # the time is spent for every group alike
+        return error
+
+
 class Executor:
     def __init__(self, groups: dict[str, Group], settings: RouterSettings, store: HealthStore) -> None:
         self._groups = groups
@@ -101,20 +117,16 @@ class Executor:
     async def _execute(
         self, group: Group, shape: RequestShape, trace: Trace, options: RouteOptions, call: Call[R], stream: bool
     ) -> R:
+        # One deadline for the whole request; each attempt's own timer is clipped to it, so a request costs
+        # one timer per attempt rather than a timer per attempt plus one around everything.
         total = options.total_timeout_s or group.policy.total_timeout_s
-        try:
-            async with asyncio.timeout(total):
-                return await self._chain(group, shape, trace, options, call, stream)
-        except TimeoutError:
-            raise errors.UpstreamTimeoutError(f"no answer within the request's total timeout of {total:g}s") from None
-
-    async def _chain(
-        self, first: Group, shape: RequestShape, trace: Trace, options: RouteOptions, call: Call[R], stream: bool
-    ) -> R:
-        group, visited = first, [first.name]
+        deadline = Deadline(asyncio.get_running_loop().time() + total, total)
+        first, visited = group, [group.name]
         while True:
             try:
-                return await self._run_group(group, shape, trace, options, call, stream, fallback=group is not first)
+                return await self._run_group(
+                    group, shape, trace, options, call, stream, deadline, fallback=group is not first
+                )
             except errors.SwitchyardError as exc:
                 following = self._fallback(first, exc, visited)
                 if following is None:
@@ -141,6 +153,7 @@ class Executor:
         options: RouteOptions,
         call: Call[R],
         stream: bool,
+        deadline: Deadline,
         fallback: bool,
     ) -> R:
         health = self.health
@@ -159,18 +172,30 @@ class Executor:
                 wait = self._backoff(previous, number, health.seconds_until_available(target.id))
                 if wait is None or not previous.retryable or not health.retry_allowed(target.id):
                     break
-                await asyncio.sleep(wait)
+                await asyncio.sleep(min(wait, deadline.left()))
                 health.note_retry(target.id)
             if not health.acquire(target.id):
                 continue
             health.note_tokens(target.id, shape.prompt_tokens)
             backup = self._backup(ranking, target, failed, group)
             started = time.perf_counter()
+            left = deadline.left()
             try:
+                if left <= 0:
+                    raise deadline.expired()
                 result, served = await run_hedged(
-                    target, backup, call, timeout, self._hedge_delay(group, target), health, trace, group.name
+                    target,
+                    backup,
+                    call,
+                    min(timeout, left),
+                    self._hedge_delay(group, target),
+                    health,
+                    trace,
+                    group.name,
                 )
             except errors.SwitchyardError as exc:
+                if left < timeout and isinstance(exc, errors.UpstreamTimeoutError):
+                    exc = deadline.expired()
                 ms = (time.perf_counter() - started) * 1000
                 trace.attempts.append(Attempt(target.id, round(ms, 2), exc.code, group.name if fallback else None))
                 health.finish(target.id)
@@ -178,8 +203,8 @@ class Executor:
                 if isinstance(exc, errors.UpstreamRateLimitError):
                     health.cool_down(target.id, exc.retry_after if exc.retry_after is not None else 1.0)
                 group.strategy.observe(target.id, False, ms)
-                if not (exc.retryable or exc.allow_fallback):
-                    raise
+                if not (exc.retryable or exc.allow_fallback) or deadline.left() <= 0:
+                    raise exc from None
                 failed[target.id] = last = exc
                 continue
             ms = (time.perf_counter() - started) * 1000

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
+import itertools
+import os
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -16,6 +17,17 @@ from switchyard.routing.options import DEFAULT_OPTIONS, RouteOptions
 from switchyard.storage.protocols import LogSink, LogStore
 
 
+class RequestIds:
+    """Unique ids without a uuid4 per request: a random per-process prefix and a counter (32 hex digits)."""
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
 @dataclass(slots=True)
 class Services:
     config: Config
@@ -23,6 +35,7 @@ class Services:
     log_store: LogStore | None
     log_sink: LogSink
     ready: bool = False
+    ids: RequestIds = field(default_factory=RequestIds)
 
 
 _FLOAT_OPTIONS = {
@@ -62,11 +75,11 @@ def _number(name: str, value: str, kind: type[float] | type[int], low: float, hi
     return number
 
 
-def new_context(request: Request, endpoint: str) -> RequestContext:
+def new_context(request: Request, endpoint: str, ids: RequestIds) -> RequestContext:
     headers = request.headers
     request_id = headers.get("x-request-id")
     if not request_id or len(request_id) > 128 or not request_id.isprintable():
-        request_id = uuid.uuid4().hex
+        request_id = ids.next()
     auth = headers.get("authorization")
     if auth is not None and auth[:7].lower() == "bearer ":
         key: str | None = auth[7:].strip() or None

@@ -33,13 +33,14 @@ def _error_frame(exc: SwitchyardError) -> bytes:
 
 def routes(services: Services) -> list[Route]:
     pipeline = services.pipeline
+    ids = services.ids
     limit = services.config.server.max_request_bytes
     cards = [ModelCard(name, g.created, "switchyard") for name, g in pipeline.executor.groups.items()]
     models_body = msgspec.json.encode(ModelList(cards))
     cards_by_id = {card.id: msgspec.json.encode(card) for card in cards}
 
     async def chat_completions(request: Request) -> Response | SSEResponse:
-        ctx = new_context(request, "/v1/chat/completions")
+        ctx = new_context(request, "/v1/chat/completions", ids)
         try:
             body = await read_body(request, limit)
             await pipeline.authenticate(ctx)
@@ -54,7 +55,7 @@ def routes(services: Services) -> list[Route]:
         return SSEResponse(result.batches(), ctx.headers(), _frame, DONE_FRAME, _error_frame)
 
     async def embeddings(request: Request) -> Response:
-        ctx = new_context(request, "/v1/embeddings")
+        ctx = new_context(request, "/v1/embeddings", ids)
         try:
             body = await read_body(request, limit)
             await pipeline.authenticate(ctx)
@@ -67,7 +68,7 @@ def routes(services: Services) -> list[Route]:
         return Response(reply.body, 200, ctx.headers(), media_type=_JSON)
 
     async def list_models(request: Request) -> Response:
-        ctx = new_context(request, "/v1/models")
+        ctx = new_context(request, "/v1/models", ids)
         try:
             await pipeline.authenticate(ctx)
         except SwitchyardError as exc:
@@ -75,7 +76,7 @@ def routes(services: Services) -> list[Route]:
         return Response(models_body, 200, ctx.headers(), media_type=_JSON)
 
     async def get_model(request: Request) -> Response:
-        ctx = new_context(request, "/v1/models/{model}")
+        ctx = new_context(request, "/v1/models/{model}", ids)
         name = request.path_params["model"]
         try:
             await pipeline.authenticate(ctx)
