@@ -93,6 +93,64 @@ def config_check(file: Annotated[Path, typer.Argument(help="the YAML file to che
 
 
 @app.command()
+def prices(
+    config: ConfigOption = None,
+    model: Annotated[Optional[str], typer.Option(help="only entries containing this text")] = None,  # noqa: UP045
+) -> None:
+    """List the pricing table, or with --config, the price each deployment will be billed at."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from switchyard.accounting.pricing import builtin_table, price_for
+    from switchyard.config import load_config
+    from switchyard.config.schema import deployment_id
+
+    table = builtin_table()
+    view = Table(title=f"Prices (USD per million tokens), table version {table.version}")
+    for column in ("model", "input", "cached read", "cache write", "output", "reasoning", "per request", "source"):
+        view.add_column(column, justify="left" if column in ("model", "source") else "right")
+    if config is None:
+        rows = [(name, price) for name, price in sorted(table.models.items())]
+    else:
+        try:
+            settings = load_config(config)
+        except ConfigError as exc:
+            _fail(exc)
+        rows = []
+        missing = []
+        for group, spec in settings.model_groups.items():
+            for index, deployment in enumerate(spec.deployments):
+                name = f"{deployment_id(group, index, deployment)} ({deployment.provider}/{deployment.model})"
+                price = price_for(deployment, table)
+                if price is None:
+                    missing.append(name)
+                else:
+                    rows.append((name, price))
+    for name, price in rows:
+        if model is None or model in name:
+            view.add_row(
+                name,
+                *(
+                    f"{v:g}"
+                    for v in (
+                        price.input,
+                        price.cache_read,
+                        price.cache_write,
+                        price.output,
+                        price.reasoning,
+                        price.per_request,
+                    )
+                ),
+                price.source,
+            )
+    # Piped output is not cut to 80 columns: scripts and tests read whole model names.
+    Console(width=None if sys.stdout.isatty() else 200).print(view)
+    if config is not None and missing:
+        typer.echo("no price (cost will not be recorded): " + ", ".join(missing), err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)

@@ -22,7 +22,9 @@ class Prices(_Strict):
 
     input_per_mtok: float = Field(0.0, ge=0)
     output_per_mtok: float = Field(0.0, ge=0)
-    cached_input_per_mtok: float | None = Field(None, ge=0)
+    cached_input_per_mtok: float | None = Field(None, ge=0, description="cache reads; default: the input price")
+    cache_write_per_mtok: float | None = Field(None, ge=0, description="cache writes; default: the input price")
+    reasoning_per_mtok: float | None = Field(None, ge=0, description="reasoning tokens; default: the output price")
     per_request: float = Field(0.0, ge=0)
 
 

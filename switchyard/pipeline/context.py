@@ -23,6 +23,7 @@ class RequestContext:
         "error_code",
         "ttft_ms",
         "upstream_request_id",
+        "cost_usd",
         "finished",
     )
 
@@ -40,6 +41,7 @@ class RequestContext:
         self.error_code: str | None = None
         self.ttft_ms: float | None = None
         self.upstream_request_id: str | None = None
+        self.cost_usd: float | None = None
         # Set once the after-stages have run, so a request is logged exactly once.
         self.finished = False
 
@@ -55,6 +57,8 @@ class RequestContext:
             headers["x-switchyard-trace"] = trace.summary()
         if trace.deployment:
             headers["x-switchyard-deployment"] = trace.deployment
+        if self.cost_usd is not None:
+            headers["x-switchyard-cost-usd"] = f"{self.cost_usd:.8f}"
         if self.ttft_ms is not None:
             headers["x-switchyard-ttft-ms"] = f"{self.ttft_ms:.1f}"
         if trace.fallbacks:

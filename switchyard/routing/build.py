@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
+from switchyard.accounting.pricing import price_for
 from switchyard.config.schema import Config, ModelGroup, RouterSettings, deployment_id
 from switchyard.errors import ConfigError
 from switchyard.providers.base import ProviderContext, ProviderFactory
@@ -32,7 +33,7 @@ def build_groups(
                 provider = factory(deployment, context)
             except ConfigError as exc:
                 raise ConfigError(f"{path}.{exc.path}", exc.message, exc.fix) from None
-            targets.append(Target(deployment_id(name, index, deployment), deployment, provider))
+            targets.append(Target(deployment_id(name, index, deployment), deployment, provider, price_for(deployment)))
         strategy = build_strategy(spec.strategy or config.router.strategy)
         groups[name] = Group(name, targets, strategy, policy_for(spec, config.router), created)
     return groups

@@ -212,6 +212,7 @@ class Executor:
                 Attempt(served.id, round(ms, 2), None, group.name if fallback else None, hedge=served is not target)
             )
             trace.deployment = served.id
+            trace.price = served.price
             if not stream:
                 health.finish(served.id)
             health.outcome(served.id, ok=True, counts=True, ms=ms, ttft=stream)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from switchyard.accounting.pricing import Price
 from switchyard.config.schema import Deployment, Fallbacks, HedgeSettings
 from switchyard.providers.base import Provider
 
@@ -17,6 +18,7 @@ class Target:
     id: str
     config: Deployment
     provider: Provider
+    price: Price | None = None
 
     @property
     def weight(self) -> float:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from switchyard.accounting.pricing import Price
+
 
 class Attempt(msgspec.Struct, omit_defaults=True):
     deployment: str
@@ -15,11 +17,13 @@ class Attempt(msgspec.Struct, omit_defaults=True):
 
 
 class Trace:
-    __slots__ = ("attempts", "deployment", "fallbacks")
+    __slots__ = ("attempts", "deployment", "fallbacks", "price")
 
     def __init__(self) -> None:
         self.attempts: list[Attempt] = []
         self.deployment: str | None = None
+        # The served deployment's price, for the cost stage.
+        self.price: Price | None = None
         # "from>to:reason" for each move to a fallback group.
         self.fallbacks: list[str] = []
 

@@ -20,6 +20,7 @@ from switchyard.pipeline.runner import Pipeline
 from switchyard.pipeline.stage import Stage
 from switchyard.pipeline.stages.auth import MasterKeyAuth
 from switchyard.pipeline.stages.log import RequestLogStage
+from switchyard.pipeline.stages.usage import CostStage
 from switchyard.providers.base import ProviderContext
 from switchyard.providers.registry import PROVIDERS
 from switchyard.routing.build import build_groups
@@ -60,7 +61,8 @@ def create_app(config: Config, *, log_store: LogStore | None = None) -> Starlett
         if log_store is None:
             log_store = SQLiteLogStore(Path(config.server.data_dir) / "switchyard.db")
         sink = BatchWriter(log_store, max_queue=config.server.log_queue_size)
-    stages: list[Stage] = [RequestLogStage(sink)]
+    # After-stages run in reverse: cost is computed first, then the log records it.
+    stages: list[Stage] = [RequestLogStage(sink), CostStage()]
     master_key = config.server.master_key
     auth = MasterKeyAuth(master_key.get_secret_value()) if master_key else None
     executor = Executor(groups, config.router, MemoryHealthStore(config.router.breaker.window_s))

@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS request_logs (
     total_tokens INTEGER,
     attempts INTEGER NOT NULL DEFAULT 0,
     trace TEXT,
-    upstream_request_id TEXT
+    upstream_request_id TEXT,
+    cost_usd REAL
 );
 CREATE INDEX IF NOT EXISTS request_logs_ts ON request_logs (ts);
 CREATE INDEX IF NOT EXISTS request_logs_request_id ON request_logs (request_id);
@@ -46,9 +47,17 @@ class SQLiteLogStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._migrate()
         self._lock = threading.Lock()
         placeholders = ", ".join("?" for _ in _COLUMNS)
         self._insert = f"INSERT INTO request_logs ({', '.join(_COLUMNS)}) VALUES ({placeholders})"
+
+    def _migrate(self) -> None:
+        # Columns added after a database was created: add them in place, never drop data.
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(request_logs)")}
+        for column, kind in (("cost_usd", "REAL"),):
+            if column not in present:
+                self._db.execute(f"ALTER TABLE request_logs ADD COLUMN {column} {kind}")
 
     def write_batch(self, records: Sequence[RequestLog]) -> None:
         rows = [tuple(getattr(r, c) for c in _COLUMNS) for r in records]

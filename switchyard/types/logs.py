@@ -23,3 +23,4 @@ class RequestLog(msgspec.Struct, omit_defaults=True):
     # JSON list of the executor's attempts: deployment, milliseconds, error code.
     trace: str | None = None
     upstream_request_id: str | None = None
+    cost_usd: float | None = None

@@ -238,3 +238,15 @@ def test_several_workers_serve(fake: FakeOpenAI, start_gateway: GatewayFactory) 
         for _ in range(10)
     }
     assert statuses == {200}
+
+
+def test_cost_header_prices_the_reported_usage(fake: FakeOpenAI, start_gateway: GatewayFactory) -> None:
+    prices = {"input_per_mtok": 2.0, "output_per_mtok": 8.0, "per_request": 0.0005}
+    gateway = start_gateway(config(fake, prices=prices))
+    response = httpx.post(f"{gateway.base_url}/v1/chat/completions", json={"model": "gpt", "messages": MESSAGES})
+    usage = response.json()["usage"]
+    expected = usage["prompt_tokens"] * 2e-6 + usage["completion_tokens"] * 8e-6 + 0.0005
+    assert float(response.headers["x-switchyard-cost-usd"]) == pytest.approx(expected, abs=1e-8)
+    # Without a price for a deployment, no cost is claimed.
+    unpriced = httpx.post(f"{gateway.base_url}/v1/embeddings", json={"model": "embed", "input": "x"})
+    assert unpriced.status_code == 200 and "x-switchyard-cost-usd" in unpriced.headers  # table has this model

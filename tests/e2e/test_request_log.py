@@ -49,5 +49,6 @@ def test_logs_survive_shutdown_and_describe_each_request(start_gateway: GatewayF
         assert row["completion_tokens"] == 24 and row["prompt_tokens"] > 0
         assert json.loads(str(row["trace"]))[0]["deployment"] == "demo/0"
     assert streamed["ttft_ms"] is not None
+    assert plain["cost_usd"] == 0.0  # the demo model is priced (at zero) in the table
     failed = [r for r in logged if r["status"] == 404]
     assert len(failed) == 1 and failed[0]["error_code"] == "model_not_found"

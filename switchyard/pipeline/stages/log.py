@@ -38,5 +38,6 @@ class RequestLogStage:
                 attempts=len(trace.attempts),
                 trace=_encode(trace.attempts).decode() if trace.attempts else None,
                 upstream_request_id=ctx.upstream_request_id,
+                cost_usd=ctx.cost_usd,
             )
         )

@@ -1,0 +1,1 @@
+"""Token and cost accounting: the pricing table (data), cost arithmetic, spend."""
