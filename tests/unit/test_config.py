@@ -106,6 +106,11 @@ def test_config_check_command(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "examples").glob("*.yaml")))
 def test_examples_are_valid(name: str) -> None:
-    env = {"OPENAI_API_KEY": "sk-x", "GROQ_API_KEY": "gsk-x", "OPENROUTER_API_KEY": "or-x", "SWITCHYARD_MASTER_KEY": "mk"}
+    env = {
+        "OPENAI_API_KEY": "sk-x",
+        "GROQ_API_KEY": "gsk-x",
+        "OPENROUTER_API_KEY": "or-x",
+        "SWITCHYARD_MASTER_KEY": "mk",
+    }
     config = load_config(ROOT / "examples" / name, env=env)
     assert config.model_groups

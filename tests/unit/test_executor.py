@@ -237,7 +237,9 @@ def test_rate_limited_deployment_cools_down_for_retry_after() -> None:
 def test_pin_and_exclude() -> None:
     a, b = Scripted("a"), Scripted("b")
     assert asyncio.run(executor().chat(group(a, b), CALL, Trace(), RouteOptions(pin="b"))).body == body("b")
-    assert asyncio.run(executor().chat(group(a, b), CALL, Trace(), RouteOptions(exclude=frozenset({"a"})))).body == body("b")
+    assert asyncio.run(
+        executor().chat(group(a, b), CALL, Trace(), RouteOptions(exclude=frozenset({"a"})))
+    ).body == body("b")
     with pytest.raises(errors.InvalidRequestError):
         asyncio.run(executor().chat(group(a, b), CALL, Trace(), RouteOptions(pin="zzz")))
 
