@@ -56,7 +56,7 @@ class Deployment(_Strict):
     api_version: str | None = None
     # Azure: a Microsoft Entra ID bearer token instead of an api-key.
     azure_ad_token: SecretStr | None = None
-    # AWS (Bedrock): region and credentials; without keys, the standard AWS environment variables.
+    # AWS (Bedrock): region and credentials, written as os.environ/AWS_... references (or an api_key bearer).
     aws_region: str | None = None
     aws_access_key_id: SecretStr | None = None
     aws_secret_access_key: SecretStr | None = None

@@ -66,16 +66,23 @@ class EventMessage:
 
 
 class EventStreamDecoder:
-    """Feed bytes as they arrive; get back the messages completed so far."""
+    """Feed bytes as they arrive; get back the messages completed so far.
 
-    __slots__ = ("_buffer", "_expected")
+    When a chunk holds good messages followed by a broken one, ``feed`` returns the good ones and the
+    error is raised by the next call (``feed`` or ``finish``), so nothing that arrived intact is lost.
+    """
+
+    __slots__ = ("_buffer", "_expected", "_error")
 
     def __init__(self) -> None:
         self._buffer = bytearray()
         # The total length of the message being received, once its prelude has been checked.
         self._expected: int | None = None
+        self._error: EventStreamError | None = None
 
     def feed(self, chunk: bytes) -> list[EventMessage]:
+        if self._error is not None:
+            raise self._error
         self._buffer += chunk
         messages: list[EventMessage] = []
         buffer, start = self._buffer, 0
@@ -92,9 +99,12 @@ class EventStreamDecoder:
                 messages.append(_parse_message(bytes(buffer[start : start + total])))
                 start += total
                 self._expected = None
+        except EventStreamError as exc:
+            # Resynchronising on a byte stream without delimiters is guesswork: the decoder stays broken.
+            self._error = exc
+            if not messages:
+                raise
         finally:
-            # A message that failed leaves the decoder broken on purpose: resynchronising on a byte
-            # stream without delimiters is guesswork, and the caller ends the stream anyway.
             del buffer[:start]
         return messages
 
@@ -104,7 +114,9 @@ class EventStreamDecoder:
         return len(self._buffer)
 
     def finish(self) -> None:
-        """The stream ended: raise if it stopped in the middle of a message."""
+        """The stream ended: raise if it stopped in the middle of a message (or after a broken one)."""
+        if self._error is not None:
+            raise self._error
         if self._buffer:
             raise EventStreamError(f"event stream ended in the middle of a message ({len(self._buffer)} bytes left)")
 
