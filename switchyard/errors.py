@@ -135,6 +135,13 @@ class UpstreamAuthError(UpstreamError):
     allow_fallback = True
 
 
+class UpstreamNotFoundError(UpstreamError):
+    """The deployment names a model or resource this upstream does not have: another may, a retry will not."""
+
+    code = "upstream_not_found"
+    retryable = False
+
+
 class UpstreamRateLimitError(UpstreamError):
     status = 429
     code = "upstream_rate_limited"

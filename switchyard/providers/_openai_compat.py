@@ -180,6 +180,8 @@ def upstream_error(
         return errors.UpstreamTimeoutError(message, retry_after=retry_after)
     if status in (503, 529):
         return errors.UpstreamUnavailableError(message, retry_after=retry_after)
+    if status == 404:
+        return errors.UpstreamNotFoundError(message)
     if status in (400, 413, 422):
         return errors.UpstreamBadRequestError(message, param=detail.param)
     return errors.UpstreamError(message, retry_after=retry_after)

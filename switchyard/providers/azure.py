@@ -116,8 +116,7 @@ class AzureOpenAIProvider(OpenAICompatProvider):
         if status == 404 and b"DeploymentNotFound" in body:
             # The deployment name is wrong or not yet live: this deployment cannot serve, another one may,
             # and trying the same one again is pointless.
-            error = errors.UpstreamError(
+            error = errors.UpstreamNotFoundError(
                 f"upstream azure has no deployment {self._model!r} at this resource (DeploymentNotFound)"
             )
-            error.retryable = False
         return error

@@ -60,7 +60,8 @@ class FunctionCall(_Wire):
     arguments: str
 
 
-class ToolCall(_Wire):
+# Structs whose `type` has a default must not omit defaults: OpenAI requires `"type": "function"` on the wire.
+class ToolCall(msgspec.Struct):
     id: str
     function: FunctionCall
     type: Literal["function"] = "function"
@@ -112,7 +113,7 @@ class FunctionDef(_Wire):
     strict: bool | None = None
 
 
-class Tool(_Wire):
+class Tool(msgspec.Struct):
     function: FunctionDef
     type: Literal["function"] = "function"
 
@@ -121,7 +122,7 @@ class NamedFunction(_Wire):
     name: str
 
 
-class NamedToolChoice(_Wire):
+class NamedToolChoice(msgspec.Struct):
     function: NamedFunction
     type: Literal["function"] = "function"
 

@@ -120,3 +120,10 @@ def test_health_endpoints(demo_gateway: GatewayProcess) -> None:
     assert httpx.get(f"{demo_gateway.base_url}/health/liveness").json() == {"status": "ok"}
     ready = httpx.get(f"{demo_gateway.base_url}/health/readiness")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
+
+
+def test_plain_tool_calls_carry_their_type(demo_gateway: GatewayProcess) -> None:
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    body = {"model": "demo", "messages": MESSAGES, "tools": tools, "tool_choice": "required"}
+    raw = httpx.post(f"{demo_gateway.base_url}/v1/chat/completions", json=body).json()
+    assert raw["choices"][0]["message"]["tool_calls"][0]["type"] == "function"
