@@ -5,9 +5,15 @@ from __future__ import annotations
 from functools import partial
 
 from switchyard.providers._openai_compat import OpenAICompatProvider, OpenAICompatSpec
+from switchyard.providers.anthropic import AnthropicProvider
 from switchyard.providers.azure import AzureOpenAIProvider
 from switchyard.providers.base import ProviderFactory
+from switchyard.providers.bedrock import BedrockProvider
+from switchyard.providers.cohere import CohereProvider
 from switchyard.providers.demo import DemoProvider
+from switchyard.providers.gemini import GeminiProvider
+from switchyard.providers.mistral import MistralProvider
+from switchyard.providers.ollama import OllamaProvider
 
 
 def _compat(name: str, api_base: str | None, *, requires_api_key: bool = True) -> ProviderFactory:
@@ -16,7 +22,13 @@ def _compat(name: str, api_base: str | None, *, requires_api_key: bool = True) -
 
 PROVIDERS: dict[str, ProviderFactory] = {
     "demo": DemoProvider,
+    "anthropic": AnthropicProvider,
+    "bedrock": BedrockProvider,
+    "gemini": GeminiProvider,
     "azure": AzureOpenAIProvider,
+    "mistral": MistralProvider,
+    "cohere": CohereProvider,
+    "ollama": OllamaProvider,
     "openai": _compat("openai", "https://api.openai.com/v1"),
     # Any server speaking the OpenAI API; api_base is required and a key is optional.
     "openai_compatible": _compat("openai_compatible", None, requires_api_key=False),
