@@ -170,10 +170,9 @@ class Executor:
             if target.id in failed:
                 previous = failed[target.id]
                 wait = self._backoff(previous, number, health.seconds_until_available(target.id))
-                if wait is None or not previous.retryable or not health.retry_allowed(target.id):
+                if wait is None or not previous.retryable or not health.take_retry(target.id):
                     break
                 await asyncio.sleep(min(wait, deadline.left()))
-                health.note_retry(target.id)
             if not health.acquire(target.id):
                 continue
             health.note_tokens(target.id, shape.prompt_tokens)

@@ -59,16 +59,21 @@ class Health:
         h.in_flight += 1
         return True
 
-    def retry_allowed(self, deployment: str) -> bool:
-        """Retries of one deployment stay under ``ratio`` of its recent attempts, so outages don't storm."""
+    def take_retry(self, deployment: str) -> bool:
+        """Spend one retry of the deployment's budget, if any is left (retries stay under ``ratio`` of its
+        recent attempts, so an outage never becomes a retry storm).
+
+        Checking and spending happen in one step with no await between them: concurrent requests failing at
+        once must not all see the same unspent budget.
+        """
         h = self._store.get(deployment)
         now = self._clock()
         attempts, _, _ = h.outcomes.totals(now)
         retries, _, _ = h.retries.totals(now)
-        return retries < self._budget.min_per_window + self._budget.ratio * attempts
-
-    def note_retry(self, deployment: str) -> None:
-        self._store.get(deployment).retries.add(self._clock())
+        if retries >= self._budget.min_per_window + self._budget.ratio * attempts:
+            return False
+        h.retries.add(now)
+        return True
 
     def note_tokens(self, deployment: str, tokens: int) -> None:
         self._store.get(deployment).usage.add(self._clock(), tokens=tokens)

@@ -247,3 +247,28 @@ def test_retry_budget_bounds_upstream_calls_in_an_outage(start_gateway: GatewayF
         assert set(statuses) == {502}
         # Without a budget: 20 * 4 = 80 calls. With it: the 20 first attempts plus at most 2 + 20 % retries.
         assert chat_calls(only) <= 20 + 2 + 0.2 * chat_calls(only) + 1
+
+
+def test_retry_budget_holds_under_concurrent_failures(start_gateway: GatewayFactory) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with FakeOpenAI(api_key="sk-chaos-0123456789", latency=0.1) as only:
+        gateway = start_gateway(
+            chat_config(
+                deployment(only, "only"),
+                router={
+                    "num_retries": 3,
+                    "breaker": {"enabled": False},
+                    "retry_budget": {"ratio": 0.2, "min_per_window": 2},
+                },
+            )
+        )
+        only.push_fault(Fault.server_error(path=CHAT, times=1000))
+        with ThreadPoolExecutor(20) as pool:
+            statuses = list(pool.map(lambda _: call(gateway).status, range(40)))
+        assert set(statuses) == {502}
+        # 40 first attempts; retries at most 2 + 20 % of attempts: with a racy budget, 20 concurrent failures
+        # would all retry at once.
+        first_attempts = 40
+        retries = chat_calls(only) - first_attempts
+        assert retries <= 2 + 0.2 * chat_calls(only) + 1, chat_calls(only)
