@@ -30,8 +30,10 @@ class Pipeline:
             await self._auth.before(ctx)
 
     async def chat(
-        self, ctx: RequestContext, call: ChatCall, options: RouteOptions = DEFAULT_OPTIONS
+        self, ctx: RequestContext, call: ChatCall, options: RouteOptions = DEFAULT_OPTIONS, *, usage_chunk: bool = False
     ) -> Reply | StreamRelay:
+        """``usage_chunk``: relay a stream's usage chunk even if the request did not ask for it (an inbound format
+        that reports usage at the end of every stream); upstreams are asked for usage either way."""
         try:
             group = self.executor.group(call.request.model)
             for stage in self._stages:
@@ -42,7 +44,7 @@ class Pipeline:
                 opened = await self.executor.chat_stream(group, call, ctx.trace, options)
                 ctx.upstream_request_id = opened.stream.upstream_request_id
                 ctx.ttft_ms = round(ctx.elapsed_ms(), 3)
-                client_usage = bool(stream_options and stream_options.include_usage)
+                client_usage = usage_chunk or bool(stream_options and stream_options.include_usage)
                 return StreamRelay(ctx, opened, client_usage, self.finish)
             reply = await self.executor.chat(group, call, ctx.trace, options)
         except errors.SwitchyardError as exc:

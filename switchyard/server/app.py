@@ -27,7 +27,7 @@ from switchyard.routing.build import build_groups
 from switchyard.routing.executor import Executor
 from switchyard.routing.probes import HealthChecker
 from switchyard.server.envelope import error_response
-from switchyard.server.routes import health, openai
+from switchyard.server.routes import anthropic, health, openai
 from switchyard.server.routes.common import Services
 from switchyard.storage.memory import MemoryHealthStore
 from switchyard.storage.protocols import LogSink, LogStore, NullSink
@@ -88,7 +88,7 @@ def create_app(config: Config, *, log_store: LogStore | None = None) -> Starlett
             await fetcher.close()
 
     app = Starlette(
-        routes=[*openai.routes(services), *health.routes(services)],
+        routes=[*openai.routes(services), *anthropic.routes(services), *health.routes(services)],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )

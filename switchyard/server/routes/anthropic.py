@@ -1,0 +1,82 @@
+"""Anthropic-format endpoints: ``POST /v1/messages`` (plain and streamed) and ``/v1/messages/count_tokens``.
+
+Any model group answers, whatever its providers: the body is translated to the canonical request at the edge
+(``formats.anthropic_request``), goes through the same pipeline as an OpenAI-format request, and the answer is
+translated back (``formats.anthropic_response`` and ``formats.anthropic_stream``). The key comes from
+``x-api-key`` or ``Authorization: Bearer``; ``anthropic-version`` and ``anthropic-beta`` are accepted and not
+used. Errors use Anthropic's envelope (``formats.anthropic_errors``); every response carries our request id as
+``request-id``, where Anthropic's SDKs look for it.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from switchyard.errors import SwitchyardError
+from switchyard.pipeline.context import RequestContext
+from switchyard.providers.base import ChatCall, Reply
+from switchyard.server.decode import decode, read_body
+from switchyard.server.formats.anthropic_errors import error_event, error_response
+from switchyard.server.formats.anthropic_request import to_chat
+from switchyard.server.formats.anthropic_response import to_message
+from switchyard.server.formats.anthropic_stream import StreamEncoder, anthropic_events
+from switchyard.server.formats.anthropic_tokens import estimate_input_tokens
+from switchyard.server.routes.common import Services, new_context, route_options
+from switchyard.server.sse import SSEResponse
+from switchyard.types.anthropic import MessagesRequest, TokenCount
+
+_decoder = msgspec.json.Decoder(MessagesRequest)
+_encode = msgspec.json.Encoder().encode
+_JSON = "application/json"
+
+
+def _headers(ctx: RequestContext) -> dict[str, str]:
+    return {**ctx.headers(), "request-id": ctx.request_id}
+
+
+def _join(frames: list[bytes]) -> bytes:
+    return b"".join(frames)
+
+
+def routes(services: Services) -> list[Route]:
+    pipeline = services.pipeline
+    ids = services.ids
+    limit = services.config.server.max_request_bytes
+
+    async def messages(request: Request) -> Response | SSEResponse:
+        ctx = new_context(request, "/v1/messages", ids)
+        try:
+            body = await read_body(request, limit)
+            await pipeline.authenticate(ctx)
+            chat = to_chat(decode(body, _decoder))
+            ctx.model_group = chat.model
+            # The canonical body stands in for the client's: providers that forward a body forward this one.
+            call = ChatCall(chat, _encode(chat))
+            result = await pipeline.chat(ctx, call, route_options(request), usage_chunk=True)
+            if isinstance(result, Reply):
+                return Response(to_message(result.body, chat.model), 200, _headers(ctx), media_type=_JSON)
+        except SwitchyardError as exc:
+            pipeline.fail(ctx, exc)
+            return error_response(exc, _headers(ctx), ctx.request_id)
+        encoder = StreamEncoder(chat.model, estimate_input_tokens(chat))
+        return SSEResponse(anthropic_events(result.batches(), encoder), _headers(ctx), _join, b"", error_event)
+
+    async def count_tokens(request: Request) -> Response:
+        ctx = new_context(request, "/v1/messages/count_tokens", ids)
+        try:
+            body = await read_body(request, limit)
+            await pipeline.authenticate(ctx)
+            chat = to_chat(decode(body, _decoder), counting=True)
+            pipeline.executor.group(chat.model)  # an unknown model is a 404, as for /v1/messages
+        except SwitchyardError as exc:
+            return error_response(exc, _headers(ctx), ctx.request_id)
+        answer = _encode(TokenCount(estimate_input_tokens(chat)))
+        return Response(answer, 200, _headers(ctx), media_type=_JSON)
+
+    return [
+        Route("/v1/messages", messages, methods=["POST"]),
+        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+    ]
