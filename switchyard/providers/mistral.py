@@ -324,6 +324,13 @@ class _ErrorBody(msgspec.Struct):
 def mistral_error(status: int, headers: Mapping[str, str], body: bytes, secret: str | None) -> errors.SwitchyardError:
     """Mistral's error shapes (``{"object": "error", "message": ...}``, 422 ``detail`` lists) → the error tree."""
     try:
+        generic = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        generic = None
+    if isinstance(generic, dict) and isinstance(generic.get("error"), dict):
+        # Some of Mistral's own validation errors come in OpenAI's shape: read them as such.
+        return upstream_error("mistral", status, headers, body, secret)
+    try:
         parsed = msgspec.json.decode(body, type=_ErrorBody)
     except (msgspec.ValidationError, msgspec.DecodeError):
         parsed = _ErrorBody(message=body.decode(errors="replace")[:300] or None)

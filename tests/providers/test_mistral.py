@@ -235,3 +235,11 @@ def test_tool_ids_map_stably() -> None:
     assert mistral_tool_id("D681PevKs") == "D681PevKs"
     assert mistral_tool_id("call_1") == mistral_tool_id("call_1") != mistral_tool_id("call_2")
     assert mistral_tool_id("call_1").isalnum() and len(mistral_tool_id("call_1")) == 9
+
+
+def test_openai_shaped_error_keeps_its_message() -> None:
+    from switchyard.providers.mistral import mistral_error
+
+    body = b'{"error": {"message": "Response format json_object requires the word json", "type": "invalid_request_error"}}'
+    error = mistral_error(400, {}, body, "sk-secret")
+    assert error.status == 400 and "requires the word json" in error.message
