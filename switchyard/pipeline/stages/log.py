@@ -28,7 +28,8 @@ class RequestLogStage:
                 status=ctx.status,
                 latency_ms=round(ctx.elapsed_ms(), 3),
                 model_group=ctx.model_group,
-                deployment=trace.deployment,
+                # A failed request names the deployment that failed last; the trace has every attempt.
+                deployment=trace.deployment or (trace.attempts[-1].deployment if trace.attempts else None),
                 stream=ctx.stream,
                 error_code=ctx.error_code,
                 ttft_ms=ctx.ttft_ms,
