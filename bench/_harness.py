@@ -90,7 +90,8 @@ def process_tree(root: int) -> list[int]:
         fields = _stat_fields(int(entry))
         if fields is not None:
             children.setdefault(int(fields[1]), []).append(int(entry))
-    tree, todo = [], [root]
+    tree: list[int] = []
+    todo = [root]
     while todo and len(tree) < 10_000:
         pid = todo.pop()
         tree.append(pid)
@@ -107,6 +108,15 @@ def cpu_seconds(root: int) -> float:
             # After the command name: state=0, ppid=1, ... utime=11, stime=12, cutime=13, cstime=14.
             ticks += sum(int(fields[i]) for i in (11, 12, 13, 14))
     return ticks / CLK_TCK
+
+
+def cpu_busy_seconds(cpu: int) -> float:
+    """Non-idle time of one CPU since boot (from /proc/stat), for spotting other load on the machine."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{cpu} "):
+            values = [int(v) for v in line.split()[1:]]
+            return (sum(values[:8]) - values[3] - values[4]) / CLK_TCK  # all but idle and iowait (no guest)
+    return 0.0
 
 
 def _status_kb(pid: int, key: str) -> int:
@@ -132,6 +142,7 @@ class Managed:
     name: str
     popen: subprocess.Popen[bytes]
     log_path: Path
+    started_at: float  # time.monotonic() just before the spawn
 
     @property
     def pid(self) -> int:
@@ -156,6 +167,7 @@ class Processes:
 
     def spawn(self, name: str, argv: Sequence[str], cpu: int, env: Mapping[str, str] | None = None) -> Managed:
         log_path = self.workdir / f"{name}.log"
+        started_at = time.monotonic()
         with log_path.open("wb") as out:
             popen = subprocess.Popen(
                 ["taskset", "-c", str(cpu), *argv],
@@ -166,7 +178,7 @@ class Processes:
                 cwd=self.workdir,
                 start_new_session=True,
             )
-        managed = Managed(name, popen, log_path)
+        managed = Managed(name, popen, log_path, started_at)
         self.started.append(managed)
         return managed
 
@@ -207,6 +219,7 @@ def install_signal_handlers() -> None:
     def _raise(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
     signal.signal(signal.SIGTERM, _raise)
     signal.signal(signal.SIGHUP, _raise)
 
@@ -214,7 +227,9 @@ def install_signal_handlers() -> None:
 # --- loopback HTTP ----------------------------------------------------------------------------------------------
 
 
-def http_request(port: int, method: str, path: str, body: bytes | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
+def http_request(
+    port: int, method: str, path: str, body: bytes | None = None, timeout: float = 5.0
+) -> tuple[int, bytes]:
     """One request to 127.0.0.1:``port``; returns (status, body). Raises OSError when nothing answers."""
     conn = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
     try:
@@ -234,7 +249,9 @@ def wait_until(
     last_error = ""
     while time.monotonic() < deadline:
         if proc is not None and not proc.alive():
-            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode} while waiting for {what}:\n{proc.tail()}")
+            raise RuntimeError(
+                f"{proc.name} exited with {proc.popen.returncode} while waiting for {what}:\n{proc.tail()}"
+            )
         try:
             if check():
                 return time.monotonic()

@@ -80,10 +80,26 @@ def _nginx_literal(text: str) -> str:
     return text.replace("\n", "\\n")
 
 
+def _stream_directives(indent: str = "            ") -> str:
+    """``set $sse_N '...';`` lines (each under nginx's 4 KB token limit) and a ``return`` joining them."""
+    parts: list[str] = []
+    for event in stream_events():
+        piece = _nginx_literal(f"data: {event}\n\n")
+        if parts and len(parts[-1]) + len(piece) < 3500:
+            parts[-1] += piece
+        else:
+            parts.append(piece)
+    lines = [f"{indent}set $sse_{i} '{part}';" for i, part in enumerate(parts)]
+    joined = "".join(f"${{sse_{i}}}" for i in range(len(parts)))
+    return "\n".join([*lines, f"{indent}return 200 '{joined}';"])
+
+
 @dataclass
 class Upstream:
     proc: Managed
     port: int
+    binary: str
+    first_answer_s: float
 
     @property
     def plain_base(self) -> str:
@@ -101,7 +117,7 @@ def start_nginx(procs: Processes, prefix: Path, cpu: int) -> Upstream:
     (prefix / "tmp").mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = Template(TEMPLATE.read_text()).substitute(
-        prefix=prefix, port=port, chat_body=_nginx_literal(chat_body()), stream_body=_nginx_literal(stream_body())
+        prefix=prefix, port=port, chat_body=_nginx_literal(chat_body()), stream_directives=_stream_directives()
     )
     conf_path = prefix / "nginx.conf"
     conf_path.write_text(conf)
@@ -112,9 +128,9 @@ def start_nginx(procs: Processes, prefix: Path, cpu: int) -> Upstream:
         status, body = http_request(port, "POST", PLAIN_PATH, b"{}", timeout=2)
         return status == 200 and body.decode() == chat_body()
 
-    wait_until(ready, 15, "nginx", proc)
+    first_answer_s = wait_until(ready, 15, "nginx", proc) - proc.started_at
     status, body = http_request(port, "POST", STREAM_PATH, b"{}", timeout=2)
     if status != 200 or body.decode() != stream_body():
         raise RuntimeError(f"nginx stream location answered {status} with an unexpected body")
     log(f"fake upstream: nginx on 127.0.0.1:{port} (pid {proc.pid}, CPU {cpu})")
-    return Upstream(proc, port)
+    return Upstream(proc, port, binary, first_answer_s)
