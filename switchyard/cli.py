@@ -68,6 +68,9 @@ def serve(
         application = create_app(settings)
     except ConfigError as exc:
         _fail(exc)
+    from switchyard.server.runtime import tune_gc
+
+    tune_gc()
     uvicorn.run(application, **options)  # type: ignore[arg-type]
 
 

@@ -98,7 +98,11 @@ def create_app(config: Config, *, log_store: LogStore | None = None) -> Starlett
 
 def app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory`` worker processes: config from ``SWITCHYARD_CONFIG``."""
-    return create_app(load_config())
+    from switchyard.server.runtime import tune_gc
+
+    app = create_app(load_config())
+    tune_gc()
+    return app
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
