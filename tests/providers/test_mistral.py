@@ -240,6 +240,7 @@ def test_tool_ids_map_stably() -> None:
 def test_openai_shaped_error_keeps_its_message() -> None:
     from switchyard.providers.mistral import mistral_error
 
-    body = b'{"error": {"message": "Response format json_object requires the word json", "type": "invalid_request_error"}}'
+    message = b'"Response format json_object requires the word json"'
+    body = b'{"error": {"message": ' + message + b', "type": "invalid_request_error"}}'
     error = mistral_error(400, {}, body, "sk-secret")
     assert error.status == 400 and "requires the word json" in error.message
