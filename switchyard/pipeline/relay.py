@@ -4,6 +4,9 @@ Every chunk is probed once (see ``routing.chunks``): malformed chunks and in-ban
 stream with an explicit error instead of reaching the client, and the usage chunk the gateway asked for
 is read, then dropped unless the client asked for it too. Silence longer than the stall deadline, or a
 stream outliving the request's total deadline, also ends it with an error.
+
+A native stream (``format`` set: frames in the client's own API) is read with the stream's own probe instead:
+every frame is relayed as it is, its usage noted, an in-band error ends the stream the same way.
 """
 
 from __future__ import annotations
@@ -35,12 +38,18 @@ class StreamRelay:
         self._client_usage = client_usage
         self._finish = finish
 
+    @property
+    def format(self) -> str | None:
+        """None: batches of OpenAI chunk payloads; else the native format of the frames (``OpenStream.format``)."""
+        return self._open.format
+
     async def batches(self) -> AsyncIterator[list[bytes]]:
-        """Batches of OpenAI chunk payloads. Raises a ``SwitchyardError`` if the upstream breaks."""
+        """Batches of OpenAI chunk payloads (or native frames). Raises a ``SwitchyardError`` if the upstream breaks."""
         ctx, opened = self._ctx, self._open
+        inspect = self._inspect if opened.probe is None else self._inspect_native
         failure: errors.SwitchyardError | None = None
         try:
-            kept, broken = self._inspect(opened.first)
+            kept, broken = inspect(opened.first)
             if kept:
                 yield kept
             if broken is not None:
@@ -66,7 +75,7 @@ class StreamRelay:
                         if wait == opened.stall_s
                         else "the stream exceeded the request's total timeout"
                     ) from None
-                kept, broken = self._inspect(batch)
+                kept, broken = inspect(batch)
                 if kept:
                     yield kept
                 if broken is not None:
@@ -95,4 +104,18 @@ class StreamRelay:
                 if not chunk.choices and not self._client_usage:
                     continue
             keep.append(payload)
+        return keep, None
+
+    def _inspect_native(self, batch: list[bytes]) -> tuple[list[bytes], errors.SwitchyardError | None]:
+        probe = self._open.probe
+        assert probe is not None
+        keep: list[bytes] = []
+        for frame in batch:
+            try:
+                event = probe(frame)
+            except errors.SwitchyardError as exc:
+                return keep, exc
+            if event.usage is not None:
+                self._ctx.usage = event.usage
+            keep.append(frame)
         return keep, None

@@ -25,7 +25,7 @@ from switchyard.providers.base import (
     timeouts_for,
 )
 from switchyard.streaming.sse import DONE, SSEDecoder
-from switchyard.transport import UpstreamStream
+from switchyard.transport import Timeouts, UpstreamStream
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +78,8 @@ class OpenAICompatProvider:
         self._timeouts = timeouts_for(deployment, context.router)
         self._max_connections = deployment.max_connections
         self._chat_url, self._embed_url = self._urls(base, deployment)
+        self._health_url = f"{base}/models"
+        self._health_timeouts = Timeouts(total=5.0, connect=2.0)
         self._headers = {"Content-Type": "application/json", **deployment.headers, **self._auth(key, deployment)}
         headers = self._headers
         self._stream_headers = {**headers, "Accept": "text/event-stream"}
@@ -95,6 +97,13 @@ class OpenAICompatProvider:
     def _chunk_filter(self) -> Callable[[bytes], bool] | None:
         """A predicate for stream chunks to drop before the relay sees them; None keeps all (the fast path)."""
         return None
+
+    async def health(self) -> None:
+        """Active health check: the free models list. Any answer short of a server error, a refused key or a
+        rate limit means the upstream is up (some servers and Azure answer 404 here, and that is fine)."""
+        response = await self._transport.get(self._health_url, self._headers, self._health_timeouts)
+        if response.status >= 500 or response.status in (401, 403, 429):
+            raise self._error(response.status, response.headers, response.body)
 
     async def chat(self, call: ChatCall) -> Reply:
         body = self._body(call.body, call.request.model != self._model, ask_usage=False)

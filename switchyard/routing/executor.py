@@ -7,6 +7,10 @@ the retry budget; ``allow_fallback`` errors move on to the next deployment, and 
 exhausted, to the group's fallback chain for that error class; anything else goes straight back to the
 client. Deadlines bound each attempt and the whole request; for streams an attempt counts as answered
 only at its first content, so failover stays invisible until bytes reach the client.
+
+A call that carries the client's native body (``ChatCall.native``) is decided per attempt: a deployment whose
+adapter speaks that format gets the body as it is (``chat_native``), any other the translated call. So one
+request can fall back from a same-format upstream to another kind, and the answer says which format it is in.
 """
 
 from __future__ import annotations
@@ -19,20 +23,42 @@ from typing import Any, TypeVar
 
 from switchyard import errors
 from switchyard.config.schema import RouterSettings
-from switchyard.providers.base import ChatCall, EmbedCall, Reply
+from switchyard.providers.base import ChatCall, EmbedCall, Reply, native_provider
 from switchyard.routing.candidates import capable, healthy
 from switchyard.routing.chunks import chat_usage, embedding_usage
 from switchyard.routing.health import Health
 from switchyard.routing.hedge import run_hedged
 from switchyard.routing.options import DEFAULT_OPTIONS, EMBEDDING_SHAPE, RequestShape, RouteOptions, shape_of
 from switchyard.routing.strategies.base import RankContext
-from switchyard.routing.streams import OpenStream, open_stream
+from switchyard.routing.streams import OpenStream, open_native_stream, open_stream
 from switchyard.routing.target import Group, Target
 from switchyard.routing.trace import Attempt, Trace
 from switchyard.storage.protocols import HealthStore
 
 R = TypeVar("R")
 Call = Callable[[Target], Coroutine[Any, Any, R]]
+
+
+def _native_chat(call: ChatCall, translated: Call[Reply]) -> Call[Reply]:
+    """An attempt that sends the native body to a deployment that speaks its format, else the translated call."""
+
+    async def attempt(target: Target) -> Reply:
+        native = native_provider(target.provider, call)
+        if native is None:
+            return await translated(target)
+        return await native.chat_native(call)  # the adapter read the usage, in its own format
+
+    return attempt
+
+
+def _native_stream(call: ChatCall, translated: Call[OpenStream], ttft: float | None) -> Call[OpenStream]:
+    async def attempt(target: Target) -> OpenStream:
+        native = native_provider(target.provider, call)
+        if native is None:
+            return await translated(target)
+        return await open_native_stream(target, native, call, ttft)
+
+    return attempt
 
 
 class Deadline:
@@ -77,7 +103,8 @@ class Executor:
             reply.usage = chat_usage(reply.body)
             return reply
 
-        return await self._execute(group, shape_of(call.request), trace, options, attempt, stream=False)
+        chosen = attempt if call.native is None else _native_chat(call, attempt)
+        return await self._execute(group, shape_of(call.request), trace, options, chosen, stream=False)
 
     async def embed(
         self, group: Group, call: EmbedCall, trace: Trace, options: RouteOptions = DEFAULT_OPTIONS
@@ -97,9 +124,10 @@ class Executor:
         async def attempt(target: Target) -> OpenStream:
             return await open_stream(target, call, ttft)
 
+        chosen = attempt if call.native is None else _native_stream(call, attempt, ttft)
         total = options.total_timeout_s or group.policy.total_timeout_s
         deadline = asyncio.get_running_loop().time() + total
-        opened = await self._execute(group, shape_of(call.request), trace, options, attempt, stream=True)
+        opened = await self._execute(group, shape_of(call.request), trace, options, chosen, stream=True)
         opened.deadline = deadline
         opened.stall_s = options.stall_timeout_s or group.policy.stall_timeout_s
         health = self.health

@@ -346,7 +346,7 @@ def test_count_tokens_is_an_estimate(gateway: GatewayProcess) -> None:
         client(gateway).messages.count_tokens(model="nope", messages=USER)
 
 
-# --- a fake Anthropic upstream: Anthropic in, Anthropic out ------------------------------------------------
+# --- a fake Anthropic upstream: Anthropic in, Anthropic out (passed through natively) -----------------------
 
 
 def test_anthropic_round_trip_keeps_cache_usage(fake_anthropic: FakeAnthropic, gateway: GatewayProcess) -> None:
@@ -357,9 +357,9 @@ def test_anthropic_round_trip_keeps_cache_usage(fake_anthropic: FakeAnthropic, g
     assert message.usage.cache_read_input_tokens == 100 and message.usage.cache_creation_input_tokens == 20
     sent = fake_anthropic.last_request
     assert sent is not None and sent.headers["x-api-key"] == ANTHROPIC_KEY
-    assert sent.json["system"] == "Be brief." and sent.json["messages"] == [
-        {"role": "user", "content": [{"type": "text", "text": "Tell me about gateways."}]}
-    ]
+    # Anthropic in, Anthropic out: the client's body passes through (see test_native_passthrough), model renamed.
+    assert sent.json["system"] == "Be brief." and sent.json["messages"] == USER
+    assert sent.json["model"] == "claude-haiku-4-5"
     with client(gateway).messages.stream(model="claude", max_tokens=64, system="Be brief.", messages=USER) as stream:
         final = strict(stream.get_final_message())
     assert text_of(final) == text_of(message)

@@ -250,3 +250,24 @@ def test_cost_header_prices_the_reported_usage(fake: FakeOpenAI, start_gateway: 
     # Without a price for a deployment, no cost is claimed.
     unpriced = httpx.post(f"{gateway.base_url}/v1/embeddings", json={"model": "embed", "input": "x"})
     assert unpriced.status_code == 200 and "x-switchyard-cost-usd" in unpriced.headers  # table has this model
+
+
+def test_active_health_check_reopens_a_deployment(fake: FakeOpenAI, start_gateway: GatewayFactory) -> None:
+    import time
+
+    cfg = config(fake, retries=0)
+    cfg["router"] |= {
+        "breaker": {"consecutive_failures": 1, "cooldown_s": 300},
+        "health_checks": {"enabled": True, "interval_s": 0.2},
+    }
+    gateway = start_gateway(cfg)
+    fake.push_fault(Fault.server_error(path="/v1/chat/completions"))
+    url = f"{gateway.base_url}/v1/chat/completions"
+    assert httpx.post(url, json={"model": "gpt", "messages": MESSAGES}).status_code == 502
+    assert httpx.post(url, json={"model": "gpt", "messages": MESSAGES}).status_code == 503  # breaker open for 300 s
+    # The probe of /v1/models succeeds, so the breaker closes long before its 300 s cooldown.
+    deadline, status = time.monotonic() + 10, 503
+    while time.monotonic() < deadline and status == 503:
+        time.sleep(0.1)
+        status = httpx.post(url, json={"model": "gpt", "messages": MESSAGES}).status_code
+    assert status == 200 and any(r.path == "/v1/models" for r in fake.requests)

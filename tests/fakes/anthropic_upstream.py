@@ -17,14 +17,16 @@ SDK's types (``MessageCreateParams``, ``Message``, ``Usage``, ``RawMessageStream
   required; it now merges same-role turns, so this fake is stricter); there is no "system" role; text blocks
   must be non-empty; every ``tool_use`` needs a ``tool_result`` in the next turn and vice versa, and requests
   holding either must define tools; a forced tool choice is refused while thinking, and so is a tool loop
-  whose calling turn does not start with its thinking block; claude-opus-4-7 thinks adaptively only
+  whose calling turn does not start with its thinking block; ``thinking`` (with its ``signature``) and
+  ``redacted_thinking`` blocks belong to assistant turns; claude-opus-4-7 thinks adaptively only
   (``thinking.type: adaptive`` + ``output_config.effort``) and refuses budgets;
 - a stream is ``event: NAME`` + ``data: JSON`` frames: message_start, per block content_block_start / deltas /
   content_block_stop, ping, message_delta (stop_reason, cumulative usage), message_stop; a mid-stream failure
   is an ``error`` event.
 The model: it calls the tools whose names the last user text mentions (any: else the first; tool: that one),
 answers tool results with ``Results: id=content; ...``, else ``Echo: <last user text>`` plus a note per image
-or document; "REFUSE" in the text gets a refusal. It imports nothing from ``switchyard``.
+or document; "REFUSE" in the text gets a refusal; ``output_config.format`` (structured outputs) makes the text a
+JSON object following the schema. It imports nothing from ``switchyard``.
 """
 
 from __future__ import annotations
@@ -365,6 +367,12 @@ def _validate_block(where: str, role: str, block: Any) -> None:
         content = block.get("content")
         for k, item in enumerate(content if isinstance(content, list) else []):
             _validate_block(f"{where}.content.{k}", role, item)
+    elif kind in ("thinking", "redacted_thinking"):
+        if role != "assistant":
+            raise ApiError(f"{where}: {kind} blocks are only allowed in assistant messages")
+        field = "signature" if kind == "thinking" else "data"
+        if not isinstance(block.get(field), str) or not block[field]:
+            raise ApiError(f"{where}.{kind}.{field}: Field required")
     else:
         raise ApiError(f"{where}: Input tag '{kind}' found using 'type' does not match any of the expected tags")
 
@@ -373,6 +381,10 @@ def _validate_thinking(body: JSON) -> None:
     effort = (body.get("output_config") or {}).get("effort")
     if effort is not None and effort not in EFFORTS:
         raise ApiError(f"output_config.effort: Input should be {', '.join(map(repr, EFFORTS))}")
+    output_format = (body.get("output_config") or {}).get("format")
+    if output_format is not None and (output_format.get("type") != "json_schema" or
+                                      not isinstance(output_format.get("schema"), dict)):  # fmt: skip
+        raise ApiError("output_config.format: Input should be a json_schema format with a schema")
     thinking = body.get("thinking")
     if not thinking or thinking.get("type") not in ("enabled", "adaptive"):
         return
@@ -426,6 +438,9 @@ async def plan(body: JSON, fake: FakeAnthropic) -> JSON:
         stop_reason = "refusal"
     else:
         answer = await _answer(blocks, text)
+        output_format = (body.get("output_config") or {}).get("format")
+        if output_format is not None:
+            answer = json.dumps(_example(output_format["schema"], text))
         for sequence in body.get("stop_sequences") or []:
             if sequence in answer:
                 answer, stop_reason, stop_sequence = answer[: answer.index(sequence)], "stop_sequence", sequence

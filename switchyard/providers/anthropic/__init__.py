@@ -12,6 +12,10 @@ Configuration (per deployment):
 
 Requests: see ``_request`` for what maps and what is refused. Answers: see ``_response`` (plain answers,
 usage and errors) and ``_stream`` (streamed). Anthropic has no embeddings, so ``embed`` is a clear 400.
+
+Clients that speak the Messages API themselves (the gateway's ``/v1/messages``) are served without translation:
+the adapter declares that format in ``native_formats``, and ``chat_native`` / ``chat_native_stream`` forward the
+client's body with only the model renamed (see ``_native``).
 """
 
 from __future__ import annotations
@@ -20,10 +24,20 @@ import msgspec
 
 from switchyard import errors
 from switchyard.config.schema import Deployment
+from switchyard.providers.anthropic._native import NativeAnthropicStream, message_usage
 from switchyard.providers.anthropic._request import build_body
 from switchyard.providers.anthropic._response import PROVIDER, http_error, to_completion
 from switchyard.providers.anthropic._stream import AnthropicStream
-from switchyard.providers.base import ChatCall, NoEmbeddings, ProviderContext, Reply, timeouts_for
+from switchyard.providers.base import (
+    ANTHROPIC_MESSAGES,
+    ChatCall,
+    NoEmbeddings,
+    ProviderContext,
+    Reply,
+    timeouts_for,
+    with_model,
+)
+from switchyard.transport import UpstreamStream
 
 __all__ = ["AnthropicProvider"]
 
@@ -33,6 +47,8 @@ _encoder = msgspec.json.Encoder()
 
 
 class AnthropicProvider(NoEmbeddings):
+    native_formats = frozenset({ANTHROPIC_MESSAGES})
+
     def __init__(self, deployment: Deployment, context: ProviderContext) -> None:
         key = deployment.api_key.get_secret_value() if deployment.api_key else None
         if not key:
@@ -73,12 +89,34 @@ class AnthropicProvider(NoEmbeddings):
 
     async def chat_stream(self, call: ChatCall) -> AnthropicStream:
         payload, json_tool = self._payload(call, stream=True)
+        stream = await self._open(payload, native=False)
+        return AnthropicStream(stream, self._model, json_tool, self._secrets)
+
+    # --- the client's own Messages API body, passed through ------------------------------------------------
+
+    def _native_payload(self, call: ChatCall) -> bytes:
+        assert call.native is not None, "the executor calls chat_native only for calls with a native body"
+        return with_model(call.native.body, self._model)
+
+    async def chat_native(self, call: ChatCall) -> Reply:
+        payload = self._native_payload(call)
+        response = await self._transport.post(self._url, payload, self._headers, self._timeouts, self._max_connections)
+        if response.status >= 400:
+            raise http_error(response.status, response.headers, response.body, self._secrets, native=True)
+        usage = message_usage(response.body)
+        return Reply(response.body, response.headers.get("request-id"), usage, ANTHROPIC_MESSAGES)
+
+    async def chat_native_stream(self, call: ChatCall) -> NativeAnthropicStream:
+        stream = await self._open(self._native_payload(call), native=True)
+        return NativeAnthropicStream(stream, self._secrets)
+
+    async def _open(self, payload: bytes, *, native: bool) -> UpstreamStream:
         stream = await self._transport.open_stream(
             self._url, payload, self._stream_headers, self._timeouts, self._max_connections
         )
         if stream.status >= 400:
             try:
-                raise http_error(stream.status, stream.headers, await stream.read(), self._secrets)
+                raise http_error(stream.status, stream.headers, await stream.read(), self._secrets, native=native)
             finally:
                 await stream.aclose()
         content_type = stream.headers.get("content-type", "")
@@ -87,4 +125,4 @@ class AnthropicProvider(NoEmbeddings):
             raise errors.UpstreamError(
                 f"upstream {PROVIDER} answered a stream request with {content_type or 'no content type'}"
             )
-        return AnthropicStream(stream, self._model, json_tool, self._secrets)
+        return stream

@@ -163,7 +163,7 @@ _CONTEXT_PHRASES = ("prompt is too long", "exceed context limit", "context windo
 
 
 def http_error(
-    status: int, headers: Mapping[str, str], body: bytes, secrets: tuple[str | None, ...]
+    status: int, headers: Mapping[str, str], body: bytes, secrets: tuple[str | None, ...], *, native: bool = False
 ) -> errors.SwitchyardError:
     detail = ErrorDetail()
     try:
@@ -172,13 +172,23 @@ def http_error(
             detail = parsed.error
     except msgspec.DecodeError:
         pass
-    return classify(detail.type, status, detail.message, retry_after(headers), secrets)
+    return classify(detail.type, status, detail.message, retry_after(headers), secrets, native=native)
 
 
 def classify(
-    kind: str, status: int, text: str, retry_after: float | None, secrets: tuple[str | None, ...]
+    kind: str,
+    status: int,
+    text: str,
+    retry_after: float | None,
+    secrets: tuple[str | None, ...],
+    *,
+    native: bool = False,
 ) -> errors.SwitchyardError:
-    """One error from an HTTP status and/or Anthropic's error type (a stream's ``error`` event has no status)."""
+    """One error from an HTTP status and/or Anthropic's error type (a stream's ``error`` event has no status).
+
+    ``native``: the client speaks Anthropic's API too, so a context-window error keeps Anthropic's own wording
+    ("prompt is too long: ..."), which clients (coding agents compacting their context) look for.
+    """
     text = scrub(text, *secrets)
     where = f"upstream {PROVIDER} returned {status or kind}"
     message = f"{where}: {text}" if text else where
@@ -200,7 +210,7 @@ def classify(
     if kind == "invalid_request_error" or 400 <= status < 500:
         lowered = text.lower()
         if any(phrase in lowered for phrase in _CONTEXT_PHRASES):
-            return errors.ContextWindowExceededError(message, param="messages")
+            return errors.ContextWindowExceededError(text if native else message, param="messages")
         if "credit balance" in lowered:  # an exhausted account: the operator's problem, not the request's
             return errors.UpstreamAuthError(message)
         if "content filtering" in lowered:

@@ -30,6 +30,11 @@ safer than failing every agent that sends it), ``cache_control`` (prompt caching
 ``service_tier``, ``container``, ``inference_geo``, ``speed`` and the other account-level members. Refused
 with a 400 naming the member: server tools (a ``type`` other than ``custom``), Files API ids, PDF URLs, and
 blocks a role cannot hold. Anything msgspec cannot decode (unknown block types included) is a 400 as well.
+
+Dropped only where the request is translated: a deployment whose adapter speaks the Messages API itself gets the
+client's body untouched instead (the route puts it on ``ChatCall.native``), everything above included. The
+canonical request is still built, and checked, for every request: routing reads it, and a fallback to another
+kind of provider needs it.
 """
 
 from __future__ import annotations

@@ -2,7 +2,12 @@
 
 Any model group answers, whatever its providers: the body is translated to the canonical request at the edge
 (``formats.anthropic_request``), goes through the same pipeline as an OpenAI-format request, and the answer is
-translated back (``formats.anthropic_response`` and ``formats.anthropic_stream``). The key comes from
+translated back (``formats.anthropic_response`` and ``formats.anthropic_stream``). The client's own body rides
+along (``ChatCall.native``): a deployment whose adapter speaks this API gets it as it is (only the model
+renamed), so nothing the canonical form cannot carry is lost (``cache_control``, ``top_k``, signed thinking
+blocks, citations, ``stop_sequence``), and its answer (``Reply.format`` / ``StreamRelay.format`` naming this
+API) is sent back untouched. Which happens is decided per attempt, so a fallback to another kind of provider
+still answers in this format, translated. The key comes from
 ``x-api-key`` or ``Authorization: Bearer``; ``anthropic-version`` and ``anthropic-beta`` are accepted and not
 used. Errors use Anthropic's envelope (``formats.anthropic_errors``); every response carries our request id as
 ``request-id``, where Anthropic's SDKs look for it.
@@ -17,7 +22,7 @@ from starlette.routing import Route
 
 from switchyard.errors import SwitchyardError
 from switchyard.pipeline.context import RequestContext
-from switchyard.providers.base import ChatCall, Reply
+from switchyard.providers.base import ANTHROPIC_MESSAGES, ChatCall, NativeBody, Reply
 from switchyard.server.decode import decode, read_body
 from switchyard.server.formats.anthropic_errors import error_event, error_response
 from switchyard.server.formats.anthropic_request import to_chat
@@ -53,14 +58,18 @@ def routes(services: Services) -> list[Route]:
             await pipeline.authenticate(ctx)
             chat = to_chat(decode(body, _decoder))
             ctx.model_group = chat.model
-            # The canonical body stands in for the client's: providers that forward a body forward this one.
-            call = ChatCall(chat, _encode(chat))
+            # The canonical body stands in for an OpenAI client's: providers that forward one forward this.
+            call = ChatCall(chat, _encode(chat), NativeBody(ANTHROPIC_MESSAGES, body))
             result = await pipeline.chat(ctx, call, route_options(request), usage_chunk=True)
             if isinstance(result, Reply):
-                return Response(to_message(result.body, chat.model), 200, _headers(ctx), media_type=_JSON)
+                native = result.format == ANTHROPIC_MESSAGES
+                answer = result.body if native else to_message(result.body, chat.model)
+                return Response(answer, 200, _headers(ctx), media_type=_JSON)
         except SwitchyardError as exc:
             pipeline.fail(ctx, exc)
             return error_response(exc, _headers(ctx), ctx.request_id)
+        if result.format == ANTHROPIC_MESSAGES:
+            return SSEResponse(result.batches(), _headers(ctx), _join, b"", error_event)
         encoder = StreamEncoder(chat.model, estimate_input_tokens(chat))
         return SSEResponse(anthropic_events(result.batches(), encoder), _headers(ctx), _join, b"", error_event)
 
