@@ -208,4 +208,8 @@ def test_client_disconnect_mid_stream_is_recorded(fake: FakeOpenAI, client: open
 def test_finished_streams_are_not_disconnects(fake: FakeOpenAI, client: openai.OpenAI) -> None:
     fake.set_chunk_delay(0.01)
     assert len(list(chat(client, stream=True))) == 8
+    # The client can read [DONE] a moment before the fake's thread records the response as complete.
+    deadline = time.monotonic() + 2
+    while not fake.requests[-1].completed and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert fake.requests[-1].completed and fake.disconnects == 0
