@@ -27,6 +27,7 @@ from switchyard.routing.build import build_groups
 from switchyard.routing.executor import Executor
 from switchyard.routing.probes import HealthChecker
 from switchyard.server.envelope import error_response
+from switchyard.server.formats import anthropic_errors
 from switchyard.server.routes import anthropic, health, openai
 from switchyard.server.routes.common import Services
 from switchyard.storage.memory import MemoryHealthStore
@@ -114,10 +115,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     }.get(exc.status_code, str(exc.detail))
     error = kind(message)
     error.status = exc.status_code
+    return _in_callers_format(request, error)
+
+
+def _in_callers_format(request: Request, error: errors.SwitchyardError) -> Response:
+    # Anthropic clients parse Anthropic's error shape, even for a wrong method or path under their API.
+    if request.url.path.startswith("/v1/messages"):
+        return anthropic_errors.error_response(error, {}, "")
     return error_response(error)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     # A bug of ours: log it with the traceback, answer without one.
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return error_response(errors.SwitchyardError("The gateway hit an internal error; it has been logged."))
+    return _in_callers_format(request, errors.SwitchyardError("The gateway hit an internal error; it has been logged."))

@@ -387,3 +387,10 @@ def test_anthropic_round_trip_tools_and_thinking(fake_anthropic: FakeAnthropic, 
         streamed = strict(stream.get_final_message())
     assert "thinking_delta" in kinds and "text_delta" in kinds
     assert streamed.content == thinking.content and streamed.usage == thinking.usage
+
+
+def test_wrong_method_on_messages_answers_in_anthropic_shape(gateway: GatewayProcess) -> None:
+    response = httpx.get(f"{gateway.base_url}/v1/messages")
+    assert response.status_code == 405
+    body = response.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
