@@ -17,6 +17,20 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Switchyard, 
 config_app = typer.Typer(no_args_is_help=True, help="Work with configuration files.")
 app.add_typer(config_app, name="config")
 
+
+def _mount_eval() -> None:
+    # Offline training and evaluation (the `router` extra): mounted only when its dependencies are installed,
+    # so the gateway itself never needs numpy or scikit-learn.
+    try:
+        from switchyard.cli_eval import eval_app, train_app
+    except ImportError:
+        return
+    app.add_typer(train_app, name="train")
+    app.add_typer(eval_app, name="eval")
+
+
+_mount_eval()
+
 ConfigOption = Annotated[
     Optional[Path],  # noqa: UP045 - typer reads the annotation at run time
     typer.Option("--config", "-c", help="YAML config file (default: $SWITCHYARD_CONFIG, else the demo setup)"),

@@ -112,3 +112,102 @@ def fit_tfidf(
         svd = TruncatedSVD(dims, random_state=seed).fit(matrix)
         projection = np.asarray(svd.components_.T, dtype=np.float64)
     return TfidfFeatures(vocabulary, idf, 2, projection, length)
+
+
+STAT_NAMES = (
+    "log_chars",
+    "log_words",
+    "digit_share",
+    "log_math_symbols",
+    "log_lines",
+    "mean_word_length",
+    "log_option_chars",
+    "log_first_line_chars",
+    "question_marks",
+    "has_digit",
+    "log_capitals",
+    "has_not",
+    "has_except",
+)
+MATH = re.compile(r"[=+*/^<>$\\]")
+OPTION_LINE = re.compile(r"^\(?[A-Ea-e][.)] ")
+
+
+def text_stats(text: str) -> FloatArray:
+    """Domain-agnostic prompt statistics (length, digits, maths symbols, answer options, negations)."""
+    words = text.split()
+    lines = text.split("\n")
+    options = [line for line in lines if OPTION_LINE.match(line)]
+    lowered = text.lower()
+    chars = max(len(text), 1)
+    return np.array(
+        [
+            math.log1p(len(text)),
+            math.log1p(len(words)),
+            sum(c.isdigit() for c in text) / chars,
+            math.log1p(len(MATH.findall(text))),
+            math.log1p(len(lines)),
+            sum(len(w) for w in words) / len(words) if words else 0.0,
+            math.log1p(sum(len(o) for o in options) / len(options)) if options else 0.0,
+            math.log1p(len(lines[0])),
+            float(text.count("?")),
+            float(any(c.isdigit() for c in text)),
+            math.log1p(sum(c.isupper() for c in text)),
+            float(" not " in f" {lowered} "),
+            float("except" in lowered),
+        ]
+    )
+
+
+def _quadratic(x: FloatArray) -> FloatArray:
+    """x and every product x_i·x_j (i ≤ j): a logistic head on these is quadratic in the statistics."""
+    i, j = np.triu_indices(x.shape[1])
+    return np.hstack([x, x[:, i] * x[:, j]])
+
+
+@dataclass(frozen=True)
+class StatsFeatures:
+    """Standardised quadratic expansion of :func:`text_stats`; it transfers to unseen domains better than words."""
+
+    mean: FloatArray  # of the raw statistics
+    std: FloatArray
+    expanded_mean: FloatArray  # of the quadratic expansion of the standardised statistics
+    expanded_std: FloatArray
+
+    @property
+    def dim(self) -> int:
+        return len(self.expanded_mean)
+
+    def transform(self, texts: list[str]) -> FloatArray:
+        raw = np.array([text_stats(t) for t in texts]).reshape(len(texts), len(STAT_NAMES))
+        expanded = _quadratic((raw - self.mean) / self.std)
+        return np.asarray((expanded - self.expanded_mean) / self.expanded_std, dtype=np.float64)
+
+    def arrays(self, prefix: str = "features") -> dict[str, NDArray[np.generic]]:
+        return {
+            f"{prefix}.mean": self.mean,
+            f"{prefix}.std": self.std,
+            f"{prefix}.expanded_mean": self.expanded_mean,
+            f"{prefix}.expanded_std": self.expanded_std,
+        }
+
+    def meta(self) -> dict[str, object]:
+        return {"kind": "stats", "names": list(STAT_NAMES)}
+
+    @classmethod
+    def from_arrays(
+        cls, meta: dict[str, object], arrays: dict[str, NDArray[np.generic]], prefix: str = "features"
+    ) -> StatsFeatures:
+        if meta.get("names") != list(STAT_NAMES):
+            raise ValueError("router file was trained on other text statistics")
+        return cls(*(np.asarray(arrays[f"{prefix}.{k}"], dtype=np.float64) for k in STAT_FIELDS))
+
+
+STAT_FIELDS = ("mean", "std", "expanded_mean", "expanded_std")
+
+
+def fit_stats(texts: list[str]) -> StatsFeatures:
+    raw = np.array([text_stats(t) for t in texts])
+    mean, std = raw.mean(axis=0), raw.std(axis=0) + 1e-9
+    expanded = _quadratic((raw - mean) / std)
+    return StatsFeatures(mean, std, expanded.mean(axis=0), expanded.std(axis=0) + 1e-9)

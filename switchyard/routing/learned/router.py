@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from switchyard.routing.learned.features import TfidfFeatures, length_feature
+from switchyard.routing.learned.features import StatsFeatures, TfidfFeatures, length_feature
 
 FloatArray = NDArray[np.float64]
 FORMAT = "switchyard-router"
@@ -41,7 +41,7 @@ class LearnedRouter:
     target: str  # "win" (two models: models[0] strong, models[1] weak) or "quality" (one column per model)
     models: list[str]
     params: dict[str, FloatArray]
-    features: TfidfFeatures | None = None
+    features: TfidfFeatures | StatsFeatures | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     calibration: FloatArray | None = None  # quantiles 0..100 % of calibration-set scores
     costs: FloatArray | None = None  # mean $ per call of each model on the training set
@@ -167,9 +167,11 @@ class LearnedRouter:
 
     @classmethod
     def from_arrays(cls, meta: dict[str, Any], arrays: dict[str, NDArray[np.generic]], prefix: str) -> LearnedRouter:
-        features = None
-        if meta.get("features"):
-            features = TfidfFeatures.from_arrays(meta["features"], arrays, f"{prefix}features")
+        features: TfidfFeatures | StatsFeatures | None = None
+        spec = meta.get("features")
+        if spec:
+            loader = StatsFeatures if spec.get("kind") == "stats" else TfidfFeatures
+            features = loader.from_arrays(spec, arrays, f"{prefix}features")
         head = f"{prefix}param."
         params = {
             k.removeprefix(head): np.asarray(v, dtype=np.float64) for k, v in arrays.items() if k.startswith(head)

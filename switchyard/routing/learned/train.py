@@ -7,16 +7,18 @@ the (prompts × models) quality matrix. Nothing here runs in the gateway.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from switchyard.routing.learned.features import TfidfFeatures, fit_tfidf, length_feature
+from switchyard.routing.learned.features import StatsFeatures, TfidfFeatures, fit_stats, fit_tfidf, length_feature
 from switchyard.routing.learned.router import WIN_CLASSES, LearnedRouter
 
 FloatArray = NDArray[np.float64]
 # "linear-binary" is the issue's TF-IDF baseline: one logistic head on "only the strong model is right"
-TRAIN_KINDS = ("linear", "linear-binary", "knn", "mf", "ensemble", "random", "length")
+# "stats" is a logistic head on domain-agnostic text statistics (features.text_stats), quadratic
+TRAIN_KINDS = ("linear", "linear-binary", "stats", "knn", "mf", "ensemble", "random", "length")
 
 
 @dataclass(frozen=True)
@@ -28,8 +30,10 @@ class TrainSettings:
     k: int = 50  # neighbours of the kNN router
     mf_dim: int = 64
     mf_epochs: int = 60
-    mf_lr: float = 0.01
-    mf_l2: float = 1e-4
+    mf_lr: float = 0.001  # two-model (pairwise) MF: small steps, strong L2 (2-3k differing pairs on MMLU)
+    mf_l2: float = 0.03
+    mf_quality_lr: float = 0.01  # many-model (pointwise) MF: those settings collapse it to the per-model prior
+    mf_quality_l2: float = 1e-4
     ensemble_c: float = 0.1  # ensemble = strongly regularised logistic heads + a wide kNN, averaged
     ensemble_k: int = 150
 
@@ -60,6 +64,8 @@ def train_router(
     settings: TrainSettings | None = None,
 ) -> LearnedRouter:
     """Fit one router. ``quality`` is (n × 2) [strong, weak] for ``target="win"``, else (n × models)."""
+    import scipy.sparse as sp
+
     s = settings or TrainSettings()
     if quality.shape != (len(prompts), len(models)):
         raise ValueError(f"quality is {quality.shape}, want ({len(prompts)}, {len(models)})")
@@ -69,7 +75,12 @@ def train_router(
     elif kind == "length":
         router = LearnedRouter("length", target, models, {}, settings=meta)
     elif kind in ("linear", "linear-binary"):
-        router = _train_linear(prompts, quality, models, target, s, binary=kind == "linear-binary")
+        features = fit_tfidf(prompts, max_features=s.max_features, svd_dims=0, seed=s.seed, length=True)
+        x = sp.hstack([_sparse_matrix(features, prompts), np.array([[length_feature(p)] for p in prompts])]).tocsr()
+        router = _train_linear(x, features, quality, models, target, s, binary=kind == "linear-binary")
+    elif kind == "stats":
+        stats = fit_stats(prompts)
+        router = _train_linear(stats.transform(prompts), stats, quality, models, target, s)
     elif kind == "knn":
         features = fit_tfidf(prompts, max_features=s.max_features, svd_dims=s.svd_dims, seed=s.seed, length=False)
         train_y = _targets(quality, target)
@@ -77,13 +88,20 @@ def train_router(
         router = LearnedRouter("knn", target, models, {"train_x": x, "train_y": train_y}, features, {"k": s.k})
     elif kind == "mf":
         features = fit_tfidf(prompts, max_features=s.max_features, svd_dims=s.svd_dims, seed=s.seed, length=True)
-        params = fit_mf(features.transform(prompts), quality, target, s)
+        mf = s if target == "win" else replace(s, mf_lr=s.mf_quality_lr, mf_l2=s.mf_quality_l2)
+        params = fit_mf(features.transform(prompts), quality, target, mf)
         router = LearnedRouter("mf", target, models, params, features, {"dim": s.mf_dim})
     elif kind == "ensemble":
-        members = [
-            train_router("linear", prompts, quality, models, target=target, settings=replace(s, c=s.ensemble_c)),
-            train_router("knn", prompts, quality, models, target=target, settings=replace(s, k=s.ensemble_k)),
-        ]
+        if target == "win":  # words for the domain, statistics for what transfers across domains
+            members = [
+                train_router("linear", prompts, quality, models, target=target, settings=s),
+                train_router("stats", prompts, quality, models, target=target, settings=s),
+            ]
+        else:  # small data: strongly regularised words plus a wide neighbourhood (≈ the task's prior)
+            members = [
+                train_router("linear", prompts, quality, models, target=target, settings=replace(s, c=s.ensemble_c)),
+                train_router("knn", prompts, quality, models, target=target, settings=replace(s, k=s.ensemble_k)),
+            ]
         router = LearnedRouter("ensemble", target, models, {}, members=members)
     else:
         raise ValueError(f"unknown router kind {kind!r}")
@@ -99,14 +117,18 @@ def _targets(quality: FloatArray, target: str) -> FloatArray:
 
 
 def _train_linear(
-    prompts: list[str], quality: FloatArray, models: list[str], target: str, s: TrainSettings, binary: bool = False
+    x: Any,
+    features: TfidfFeatures | StatsFeatures,
+    quality: FloatArray,
+    models: list[str],
+    target: str,
+    s: TrainSettings,
+    binary: bool = False,
 ) -> LearnedRouter:
-    """Logistic heads on sparse TF-IDF + log length: multinomial over win classes, or one binary head per model."""
-    import scipy.sparse as sp
+    """Logistic heads on the feature matrix ``x`` (sparse or dense): multinomial over win classes, a single binary
+    head (``binary``: the issue's baseline), or one binary head per model."""
     from sklearn.linear_model import LogisticRegression
 
-    features = fit_tfidf(prompts, max_features=s.max_features, svd_dims=0, seed=s.seed, length=True)
-    x = sp.hstack([_sparse_matrix(features, prompts), np.array([[length_feature(p)] for p in prompts])]).tocsr()
     if target == "win" and binary:
         y = (quality[:, 0] > quality[:, 1]).astype(int)
         model = LogisticRegression(C=s.c, max_iter=3000).fit(x, y)

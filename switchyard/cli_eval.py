@@ -1,0 +1,154 @@
+"""``switchyard train router`` and ``switchyard eval router|cascade``: offline replays of stored outcomes.
+
+No LLM is called: every answer, correctness and cost comes from the data folder (default ``<repo>/../shared/data``).
+The lead wires these in ``cli.py`` with ``app.add_typer(train_app, name="train")`` and
+``app.add_typer(eval_app, name="eval")``. Needs the ``router`` extra (numpy, scikit-learn, matplotlib).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+train_app = typer.Typer(no_args_is_help=True, help="Train routers offline from stored outcomes.")
+eval_app = typer.Typer(no_args_is_help=True, help="Evaluate routers and cascades offline on stored outcomes.")
+
+DataOption = Annotated[
+    Optional[Path],  # noqa: UP045 - typer reads the annotation at run time
+    typer.Option("--data", help="data folder [default: <repo>/../shared/data]"),
+]
+OutOption = Annotated[Path, typer.Option("--out", help="output folder for Markdown and PNG files")]
+SeedOption = Annotated[int, typer.Option("--seed", help="seed for splits, bootstrap and training")]
+FoldsOption = Annotated[int, typer.Option("--folds", min=2, help="cross-validation folds")]
+KINDS_HELP = "comma-separated router kinds: linear, linear-binary, knn, mf, ensemble, random, length"
+
+
+def _data_dir(data: Path | None) -> Path:
+    from switchyard.eval.data import default_data_dir
+
+    folder = data or default_data_dir()
+    if not folder.is_dir():
+        typer.echo(f"error: data folder {folder} not found (pass --data DIR)", err=True)
+        raise typer.Exit(2)
+    return folder
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[str], None]]:
+    """A rich progress bar advanced once per training fold (the callback gets the step's description)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), transient=False) as bar:
+        task = bar.add_task("starting", total=total)
+
+        def step(description: str) -> None:
+            bar.update(task, description=description, advance=1)
+
+        yield step
+        bar.update(task, description="done", completed=total)
+
+
+def _kinds(value: str) -> list[str]:
+    from switchyard.routing.learned.train import TRAIN_KINDS as KINDS
+
+    kinds = [k.strip() for k in value.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        typer.echo(f"error: unknown router kind(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(KINDS)}")
+        raise typer.Exit(2)
+    return kinds
+
+
+@train_app.command("router")
+def train_router(
+    dataset: Annotated[str, typer.Option(help="mmlu, mt-bench (two models) or routerbench, arc, mbpp, winogrande")],
+    kind: Annotated[str, typer.Option(help="linear, linear-binary, knn, mf, ensemble, random or length")] = "linear",
+    out: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--out", help="router file [default: bench/results/routers/<dataset>-<kind>.npz]"),
+    ] = None,
+    data: DataOption = None,
+    seed: SeedOption = 0,
+) -> None:
+    """Train one router on a whole dataset (less a 10 % calibration slice) and save it as a .npz file."""
+    from switchyard.eval import experiments
+
+    target = out or Path("bench/results/routers") / f"{dataset}-{_kinds(kind)[0]}.npz"
+    with _progress(1) as step:
+        router = experiments.train(dataset, kind, _data_dir(data), seed=seed, out=target)
+        step(f"trained {kind} on {dataset}")
+    size = target.stat().st_size / 1024
+    typer.echo(
+        f"wrote {target} ({size:.0f} KiB): {router.kind} router, target {router.target}, "
+        f"{len(router.models)} models, trained on {router.settings.get('trained_on')} prompts, "
+        f"calibrated on {router.settings.get('calibrated_on')}; decision p50/p99 "
+        f"{'/'.join(f'{v:.2f}' for v in router.settings.get('latency_ms_p50_p99', []))} ms (features included)"
+    )
+
+
+@eval_app.command("router")
+def eval_router(
+    dataset: Annotated[str, typer.Option(help="mmlu, mt-bench, routerbench, arc, mbpp or winogrande")] = "mmlu",
+    routers: Annotated[str, typer.Option(help=KINDS_HELP)] = "random,length,linear-binary,linear,knn,mf",
+    router_file: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--router-file", help="evaluate this saved two-model router on the whole dataset instead"),
+    ] = None,
+    folds: FoldsOption = 5,
+    ood: Annotated[bool, typer.Option("--ood", help="hold out whole groups (subjects / tasks) per fold")] = False,
+    bootstrap: Annotated[int, typer.Option(help="bootstrap resamples for the confidence intervals")] = 1000,
+    repeats: Annotated[int, typer.Option(min=1, help="many-model only: repeat the CV with seeds seed..seed+N-1")] = 1,
+    data: DataOption = None,
+    out: OutOption = Path("bench/results"),
+    seed: SeedOption = 0,
+    plots: Annotated[bool, typer.Option(help="write PNG plots (needs matplotlib)")] = True,
+) -> None:
+    """Cross-validated router evaluation: RouteLLM's APGR/CPT (two models) or RouterBench's AIQ (many models)."""
+    from switchyard.eval import experiments
+
+    folder = _data_dir(data)
+    if router_file is not None:
+        result = experiments.eval_saved(router_file, dataset, folder, bootstrap=bootstrap, seed=seed, out_dir=out)
+    else:
+        kinds = _kinds(routers)
+        many = dataset not in experiments.TWO_MODEL
+        with _progress(len(kinds) * folds * (repeats if many else 1)) as step:
+            result = experiments.eval_router(
+                dataset,
+                folder,
+                kinds,
+                folds=folds,
+                ood=ood,
+                bootstrap=bootstrap,
+                seed=seed,
+                out_dir=out,
+                progress=step,
+                plots=plots,
+                repeats=repeats,
+            )
+    typer.echo(result.text)
+    typer.echo(f"wrote {result.markdown}" + "".join(f", {p}" for p in result.images))
+
+
+@eval_app.command("cascade")
+def eval_cascade(
+    dataset: Annotated[str, typer.Option(help="routerbench, arc, mbpp or winogrande")] = "routerbench",
+    folds: FoldsOption = 5,
+    data: DataOption = None,
+    out: OutOption = Path("bench/results"),
+    seed: SeedOption = 0,
+    plots: Annotated[bool, typer.Option(help="write PNG plots (needs matplotlib)")] = True,
+) -> None:
+    """FrugalGPT-style cascades with a learned answer scorer: accuracy vs cost of every model called."""
+    from switchyard.eval import experiments
+
+    with _progress(folds) as step:
+        result = experiments.eval_cascade(
+            dataset, _data_dir(data), folds=folds, seed=seed, out_dir=out, progress=step, plots=plots
+        )
+    typer.echo(result.text)
+    typer.echo(f"wrote {result.markdown}" + "".join(f", {p}" for p in result.images))
