@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.gateway_process import GatewayProcess
+from tests.services import PostgresServer, RedisServer
 
 GatewayFactory = Callable[..., GatewayProcess]
 
@@ -35,3 +36,19 @@ def demo_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayPr
     gateway = GatewayProcess(None, tmp_path_factory.mktemp("demo"))
     yield gateway
     gateway.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A private redis-server on loopback for the whole session; tests that need a clean slate call ``flush()``."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A private PostgreSQL cluster; ``fresh_database()`` gives each test its own database."""
+    server = PostgresServer()
+    yield server
+    server.remove()

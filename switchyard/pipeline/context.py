@@ -6,6 +6,7 @@ import time
 
 from switchyard.routing.trace import Trace
 from switchyard.types.chat import Usage
+from switchyard.types.identity import Principal
 
 
 class RequestContext:
@@ -13,6 +14,7 @@ class RequestContext:
         "request_id",
         "endpoint",
         "api_key",
+        "principal",
         "started",
         "started_wall",
         "model_group",
@@ -25,12 +27,16 @@ class RequestContext:
         "upstream_request_id",
         "cost_usd",
         "finished",
+        "cache_status",
+        "extra_headers",
     )
 
     def __init__(self, request_id: str, endpoint: str, api_key: str | None) -> None:
         self.request_id = request_id
         self.endpoint = endpoint
         self.api_key = api_key
+        # Set by authentication; None when the gateway runs without keys.
+        self.principal: Principal | None = None
         self.started = time.perf_counter()
         self.started_wall = time.time()
         self.model_group: str | None = None
@@ -44,6 +50,10 @@ class RequestContext:
         self.cost_usd: float | None = None
         # Set once the after-stages have run, so a request is logged exactly once.
         self.finished = False
+        # "hit", "miss", "semantic-hit", "bypass"; None when no cache is configured.
+        self.cache_status: str | None = None
+        # Headers a stage wants on the response (rate-limit state, router decision).
+        self.extra_headers: dict[str, str] | None = None
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -63,4 +73,8 @@ class RequestContext:
             headers["x-switchyard-ttft-ms"] = f"{self.ttft_ms:.1f}"
         if trace.fallbacks:
             headers["x-switchyard-fallbacks"] = ",".join(trace.fallbacks)
+        if self.cache_status is not None:
+            headers["x-switchyard-cache"] = self.cache_status
+        if self.extra_headers:
+            headers.update(self.extra_headers)
         return headers
