@@ -40,6 +40,9 @@ class NativeBody:
 
     format: str
     body: bytes
+    # Headers of that API the client sent and an upstream speaking it should see too (lower-case names; the
+    # route chooses which, e.g. a beta-features header): the body alone can depend on them.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)

@@ -7,12 +7,15 @@ differs per provider (how an error is provoked, where an image must show up) com
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import replace
 
-from tests.conformance.inbound import Answer, Ask, Inbound, Refusal, ToolChoice, as_json
+from tests.conformance.inbound import Answer, Ask, Embedded, Inbound, OpenAIInbound, Refusal, ToolChoice, as_json, embed
 from tests.conformance.rows import BY_NAME, expectation
 from tests.conformance.scenarios import (
     COLUMN,
+    EMBED_COLUMNS,
+    EMBED_TEXTS,
     FORCED_TOOL,
     JSON,
     JSON_PROMPT,
@@ -21,7 +24,7 @@ from tests.conformance.scenarios import (
     VISION_PROMPT,
     Outcome,
 )
-from tests.conformance.upstream import Upstream, error_group
+from tests.conformance.upstream import Upstream, embed_group, error_group
 
 
 def scenario(column: str, upstream: Upstream) -> Ask:
@@ -56,7 +59,10 @@ def run_cell(inbound: Inbound, provider: str, column: str) -> Outcome:
             assert expected.param in json.loads(seen.raw)["error"]["message"], seen
         assert upstream.bodies() == [], "an unsupported request must not reach the upstream"
         return Outcome.UNSUPPORTED
-    if COLUMN[column].is_error:
+    if column in EMBED_COLUMNS:
+        assert isinstance(inbound, OpenAIInbound), "only OpenAI's API has embeddings"
+        check_embeddings(inbound, upstream, column)
+    elif COLUMN[column].is_error:
         check_error(inbound, upstream, column)
     else:
         check_success(inbound, upstream, column)
@@ -112,6 +118,31 @@ def check_success(inbound: Inbound, upstream: Upstream, column: str) -> None:
             assert isinstance(value.get("city"), str), value
     if column == "n2":
         assert len(answer.texts) == 2 and all(answer.texts), answer
+
+
+def float32(vector: list[float]) -> list[float]:
+    return list(struct.unpack(f"<{len(vector)}f", struct.pack(f"<{len(vector)}f", *vector)))
+
+
+def embedded(seen: Embedded | Refusal) -> Embedded:
+    assert isinstance(seen, Embedded), f"expected embeddings, got {seen}"
+    return seen
+
+
+def check_embeddings(inbound: OpenAIInbound, upstream: Upstream, column: str) -> None:
+    """Two texts give two vectors of one size, in input order, with usage; base64 is the float answer, packed."""
+    group = embed_group(upstream.name)
+    answer = embedded(embed(inbound.client, group, EMBED_TEXTS, "float"))
+    first, second = answer.vectors
+    assert len(first) == len(second) and first != second, "two texts, two different vectors of one size"
+    assert answer.prompt_tokens > 0 and answer.total_tokens >= answer.prompt_tokens, answer
+    if upstream.name != "demo":
+        assert upstream.bodies(), "the embeddings never reached the upstream"
+    if column == "embeddings-b64":
+        packed = embedded(embed(inbound.client, group, EMBED_TEXTS, "base64"))
+        # The fakes are deterministic: the same texts give the same vectors, here as float32.
+        assert packed.vectors == [float32(vector) for vector in answer.vectors], "base64 differs from float"
+        assert packed.prompt_tokens == answer.prompt_tokens, (packed, answer)
 
 
 def check_error(inbound: Inbound, upstream: Upstream, column: str) -> None:

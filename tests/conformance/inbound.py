@@ -7,11 +7,14 @@ so without this a wrong type or a missing required field would slip through.
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
 import openai
+from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.shared import ErrorObject
 from pydantic import BaseModel
@@ -67,6 +70,15 @@ class Refusal:
     param: str | None
     retry_after: str | None
     raw: str
+
+
+@dataclass
+class Embedded:
+    """An embeddings answer: the vectors in input order (base64 ones decoded) and the usage."""
+
+    vectors: list[list[float]]
+    prompt_tokens: int
+    total_tokens: int
 
 
 class Inbound(Protocol):
@@ -166,6 +178,30 @@ class OpenAIInbound:
         ordered = [Call(**calls[i]) for i in sorted(calls)]
         return Answer([texts[i] for i in sorted(texts)], finish, ordered, usage.prompt_tokens,
                       usage.completion_tokens, usage.total_tokens)  # fmt: skip
+
+
+def embed(
+    client: openai.OpenAI, group: str, texts: list[str], encoding: Literal["float", "base64"]
+) -> Embedded | Refusal:
+    """``/v1/embeddings`` through the ``openai`` SDK, the answer checked strictly. A base64 answer is checked as
+    sent (each vector a base64 string of little-endian float32), then decoded."""
+    try:
+        raw = client.embeddings.with_raw_response.create(model=group, input=texts, encoding_format=encoding)
+    except openai.APIStatusError as exc:
+        error = ErrorObject.model_validate(json.loads(exc.response.text)["error"])
+        return Refusal(exc.status_code, error.code, error.param, None, exc.response.text)
+    body = raw.http_response.json()
+    if encoding == "base64":
+        for item in body["data"]:
+            assert isinstance(item["embedding"], str), item
+            packed = base64.b64decode(item["embedding"], validate=True)
+            assert packed and len(packed) % 4 == 0, item
+            item["embedding"] = list(struct.unpack(f"<{len(packed) // 4}f", packed))
+    answer = CreateEmbeddingResponse.model_validate(body, strict=True)
+    assert answer.object == "list" and answer.model, answer
+    assert [item.index for item in answer.data] == list(range(len(texts))), answer
+    assert all(item.object == "embedding" and item.embedding for item in answer.data), answer
+    return Embedded([item.embedding for item in answer.data], answer.usage.prompt_tokens, answer.usage.total_tokens)
 
 
 def as_json(text: str) -> JSON:

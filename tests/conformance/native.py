@@ -10,6 +10,7 @@ from tests.conformance.scenarios import COLUMNS, JSON, PNG, PNG_B64
 from tests.conformance.upstream import Armed, Upstream
 from tests.fakes.anthropic_upstream import FakeAnthropic, anthropic_error
 from tests.fakes.anthropic_upstream import Fault as AnthropicFault
+from tests.fakes.bedrock_invoke import TITAN_V2
 from tests.fakes.bedrock_upstream import ACCESS_KEY, SECRET_KEY, FakeBedrock, Script
 from tests.fakes.bedrock_upstream import Fault as BedrockFault
 from tests.fakes.gemini_upstream import CANNED, FakeGemini
@@ -34,6 +35,7 @@ class Demo(Upstream):
     }
     calls_tools_unforced = False
     follows_schema = False
+    embedding_model = "demo-1"
 
     def start(self) -> None:
         return None
@@ -116,6 +118,7 @@ class Anthropic(Upstream):
 
 class Gemini(Upstream):
     name = provider = "gemini"
+    embedding_model = "gemini-embedding-001"
     key = "AIza-upstream-secret-0123456789"
     remarks = {"content-policy": "A prompt Gemini's safety filters block (a 200 with no candidates), not a fault."}
 
@@ -161,6 +164,7 @@ class Gemini(Upstream):
 
 class Bedrock(Upstream):
     name = provider = "bedrock"
+    embedding_model = TITAN_V2
     token = "FwoGZXIvYXdzEXAMPLESESSIONTOKEN0123456789"
     unsupported = {"n2": ("n", "Converse returns one message per request.")}
     remarks = {
@@ -168,6 +172,8 @@ class Bedrock(Upstream):
         "finish_reason content_filter instead of a 400.",
         "json-object": "Sent as a forced tool with an empty object schema.",
         "json-schema": "Sent as a forced tool whose input schema is the requested schema.",
+        "embeddings": "Titan Text Embeddings v2 through InvokeModel, one call per text; Cohere Embed on Bedrock is "
+        "tested in tests/providers/test_bedrock_embeddings.py.",
     }
 
     def __init__(self) -> None:

@@ -48,6 +48,7 @@ class OpenAI(_OpenAIFake):
     name = provider = "openai"
     key = "sk-openai-secret-0123456789"
     model = "gpt-4o-mini"
+    embedding_model = "text-embedding-3-small"
 
     def __init__(self) -> None:
         self.secrets = (self.key, WRONG)
@@ -94,6 +95,7 @@ class Azure(OpenAI):
     name = provider = "azure"
     key = "azure-secret-key-0123456789"
     model = "gpt4o-prod"
+    embedding_model = "embed-prod"  # a deployment name, as Azure's are
     remarks = {"content-policy": "Azure's prompt filter (a 400 with code content_filter), not an injected fault."}
 
     def start(self) -> None:
@@ -112,6 +114,7 @@ class Azure(OpenAI):
 
 class Mistral(_OpenAIFake):
     name = provider = "mistral"
+    embedding_model = "mistral-embed"
     key = "mistral-secret-key-0123456789"
     not_applicable = {"content-policy": "Mistral's chat API has no content-policy error (moderation is separate)."}
 
@@ -155,6 +158,7 @@ class Mistral(_OpenAIFake):
 
 class Cohere(_OpenAIFake):
     name = provider = "cohere"
+    embedding_model = "embed-v4.0"
     key = "cohere-secret-key-0123456789"
     unsupported = {"n2": ("n", "Cohere's v2 chat returns one generation per request.")}
     not_applicable = {"content-policy": "Cohere's v2 chat API has no content-policy error."}
@@ -197,6 +201,7 @@ class Cohere(_OpenAIFake):
 
 class Ollama(_OpenAIFake):
     name = provider = "ollama"
+    embedding_model = "nomic-embed-text"
     proxy_key = "proxy-secret-token-0123456789"
     unsupported = {
         "tool-choice": ("tool_choice", "Ollama cannot force a tool call (tool_choice required or named)."),

@@ -22,6 +22,8 @@ INBOUND_NOT_APPLICABLE: dict[str, dict[str, str]] = {
     "anthropic": {
         "json-object": "The Messages API has no schemaless JSON mode: output_config.format takes a JSON schema.",
         "n2": "The Messages API has no n: a client asks for one message.",
+        "embeddings": "Anthropic's API has no embeddings endpoint: clients of any format use /v1/embeddings.",
+        "embeddings-b64": "Anthropic's API has no embeddings endpoint: clients of any format use /v1/embeddings.",
     },
 }
 

@@ -52,6 +52,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("json-object", "JSON object"),
     Column("json-schema", "JSON schema"),
     Column("n2", "n=2"),
+    Column("embeddings", "embeddings"),
+    Column("embeddings-b64", "embeddings base64"),
     Column("auth", "auth → 502", 502, "upstream_auth_error"),
     Column("rate-limit", "rate limit → 429", 429, "upstream_rate_limited"),
     Column("server-error", "server error → 502", 502, "upstream_error"),
@@ -62,6 +64,7 @@ COLUMNS: tuple[Column, ...] = (
 )
 COLUMN = {column.key: column for column in COLUMNS}
 ERROR_COLUMNS = tuple(column.key for column in COLUMNS if column.is_error)
+EMBED_COLUMNS = ("embeddings", "embeddings-b64")
 INBOUNDS = ("openai", "anthropic")
 INBOUND_TITLES = {"openai": "OpenAI", "anthropic": "Anthropic"}
 
@@ -77,6 +80,7 @@ class Expectation:
 # --- what the cells send ----------------------------------------------------------------------------------
 
 PROMPT = "What is a gateway?"
+EMBED_TEXTS = ["What is a gateway?", "A gateway routes each request to a deployment."]
 TOOL_PROMPT = "call search q=gateways"
 VISION_PROMPT = "Describe this image"
 JSON_PROMPT = "Answer in json: what is a gateway?"  # OpenAI refuses json_object unless a message says "json"

@@ -11,7 +11,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from tests.conformance.scenarios import COLUMN, JSON, PNG, PROMPT, Expectation, Outcome
+from tests.conformance.scenarios import COLUMN, EMBED_COLUMNS, JSON, PNG, PROMPT, Expectation, Outcome
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class Upstream:
     calls_tools_unforced: bool = True
     # False when the fake model ignores schemas (then only "a JSON object" is checked, for tools and JSON mode).
     follows_schema: bool = True
+    # The model the embeddings cells use, None for a provider without embeddings (those cells are then n/a).
+    embedding_model: str | None = None
 
     def start(self) -> None:
         raise NotImplementedError
@@ -69,7 +71,14 @@ class Upstream:
         """Make the next request fail with this error class (push the fake's fault); say how to trigger it."""
         raise NotImplementedError
 
+    def embedding_deployment(self) -> JSON:
+        """The deployment the embeddings cells use: the chat one with the embedding model."""
+        return {**self.deployment(), "model": self.embedding_model}
+
     def expectation(self, column: str) -> Expectation:
+        if column in EMBED_COLUMNS and self.embedding_model is None:
+            why = "The provider has no embeddings API: the gateway answers a 400 naming the model (tests/providers/)."
+            return Expectation(Outcome.NA, None, why, f"`{self.name}`")
         if column in self.unsupported:
             param, why = self.unsupported[column]
             return Expectation(Outcome.UNSUPPORTED, param, why, f"`{self.name}`")
@@ -81,6 +90,8 @@ class Upstream:
         """Model groups: one for the success cells, and one per inbound, error class and plain/streamed request
         (a 429 cools a deployment down, so no error request shares a deployment with another request)."""
         found: dict[str, JSON] = {self.name: {"deployments": [self.deployment()]}}
+        if self.embedding_model is not None:
+            found[embed_group(self.name)] = {"deployments": [self.embedding_deployment()]}
         for inbound in inbounds:
             for column in COLUMN.values():
                 if not column.is_error or self.expectation(column.key).outcome is not Outcome.PASS:
@@ -89,6 +100,10 @@ class Upstream:
                     deployment = self.wrong_credentials() if column.key == "auth" else self.deployment()
                     found[error_group(self.name, inbound, column.key, stream)] = {"deployments": [deployment]}
         return found
+
+
+def embed_group(provider: str) -> str:
+    return f"{provider}--embed"
 
 
 def error_group(provider: str, inbound: str, column: str, stream: bool) -> str:

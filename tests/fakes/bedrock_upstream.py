@@ -1,4 +1,5 @@
-"""A fake Amazon Bedrock Runtime: Converse and ConverseStream on a local port, built from the API reference.
+"""A fake Amazon Bedrock Runtime: Converse, ConverseStream and (for embedding models) InvokeModel on a local port,
+built from the API reference.
 
     fake = FakeBedrock(models=["anthropic.claude-3-5-sonnet-20240620-v1:0"])
     with fake:
@@ -13,13 +14,14 @@ library), so a request altered after signing is refused exactly as AWS refuses i
 ``bedrock-runtime`` service model (required members, unions with exactly one member, enums, ranges, roles
 that alternate, tool results that answer the previous turn's tool uses, toolConfig present whenever tool
 blocks are). Streams are framed in the AWS event-stream binary format by the encoder in ``bedrock_wire``, written
-independently of the gateway's decoder. It imports nothing from ``switchyard``.
+independently of the gateway's decoder. InvokeModel (``/model/{id}/invoke``) serves the embedding models in
+``EMBED_MODELS`` with their vendors' own bodies (``bedrock_invoke``), signed and faulted like Converse; the
+Converse model itself is ``bedrock_replies``. It imports nothing from ``switchyard``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import threading
 import time
@@ -32,19 +34,11 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from tests.fakes.bedrock_wire import (
-    JSON,
-    MESSAGES,
-    STATUS,
-    ApiError,
-    event_frame,
-    exception_frame,
-    tools_of,
-    validate,
-    verify_sigv4,
-)
+from tests.fakes.bedrock_invoke import EMBED_MODELS, TOKEN_HEADER, invoke
+from tests.fakes.bedrock_replies import Script, plan, stream_frames
+from tests.fakes.bedrock_wire import MESSAGES, STATUS, ApiError, exception_frame, validate, verify_sigv4
 
-__all__ = ["ACCESS_KEY", "SECRET_KEY", "DEFAULT_MODELS", "FakeBedrock", "Fault", "Recorded", "Script"]
+__all__ = ["ACCESS_KEY", "SECRET_KEY", "DEFAULT_MODELS", "EMBED_MODELS", "FakeBedrock", "Fault", "Recorded", "Script"]
 
 DEFAULT_MODELS = ("anthropic.claude-3-5-sonnet-20240620-v1:0", "meta.llama3-1-70b-instruct-v1:0")
 ACCESS_KEY, SECRET_KEY = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -71,18 +65,6 @@ class Fault:
 
 
 @dataclass
-class Script:
-    """A reply chosen by the test instead of the default one."""
-
-    text: str | None = "Scripted answer."
-    tool_uses: list[tuple[str, JSON]] = field(default_factory=list)
-    reasoning: str | None = None
-    stop_reason: str | None = None
-    cache_read: int | None = None
-    cache_write: int | None = None
-
-
-@dataclass
 class Recorded:
     method: str
     path: str
@@ -92,104 +74,6 @@ class Recorded:
     json: Any = None
     auth: str = ""  # "sigv4", "bearer", or the exception the request was refused with
     stream: bool = False
-
-
-# --------------------------------------------------------------------------------------- replies
-
-
-def _sample(schema: JSON) -> Any:
-    kind = schema.get("type")
-    if kind == "object" or "properties" in schema:
-        props = schema.get("properties") or {}
-        return {name: _sample(props.get(name) or {}) for name in schema.get("required") or list(props)}
-    return {"string": "example", "integer": 1, "number": 1.5, "boolean": True, "array": []}.get(str(kind), "example")
-
-
-def plan(body: JSON, script: Script | None) -> tuple[list[JSON], str, JSON]:
-    """The reply's content blocks, stop reason and usage."""
-    words = sum(len(b["text"].split()) for m in body["messages"] for b in m["content"] if "text" in b)
-    words += sum(len(s.get("text", "").split()) for s in body.get("system") or [])
-    last = body["messages"][-1]["content"]
-    specs, choice = tools_of(body.get("toolConfig")), (body.get("toolConfig") or {}).get("toolChoice", {"auto": {}})
-    blocks: list[JSON] = []
-    stop = "end_turn"
-    if script is not None:
-        if script.reasoning:
-            blocks.append({"reasoningContent": {"reasoningText": {"text": script.reasoning, "signature": "sig=="}}})
-        blocks += [{"text": script.text}] if script.text else []
-        calls = script.tool_uses
-    else:
-        said = " ".join(b["text"] for b in last if "text" in b)
-        forced = [
-            s for s in specs if "any" in choice and s is specs[0] or s["name"] == choice.get("tool", {}).get("name")
-        ]
-        mentioned = [s for s in specs if "auto" in choice and s["name"] in said]
-        calls = [(s["name"], _sample(s["inputSchema"]["json"])) for s in forced or mentioned]
-        if not calls:
-            images = [
-                f"{b['image']['format']} {len(base64.b64decode(b['image']['source']['bytes']))} bytes"
-                for b in last
-                if "image" in b
-            ]
-            results = [
-                c.get("text") or json.dumps(c.get("json"))
-                for b in last
-                if "toolResult" in b
-                for c in b["toolResult"]["content"]
-            ]
-            text = f"You said: {said}" if said else "Hello."
-            text += f" I see {len(images)} image(s): {'; '.join(images)}." if images else ""
-            text += f" Tool results: {' | '.join(results)}." if results else ""
-            config = body.get("inferenceConfig") or {}
-            for sequence in config.get("stopSequences", []):
-                if sequence in text:
-                    text, stop = text[: text.index(sequence)], "stop_sequence"
-            limit = config.get("maxTokens")
-            if limit is not None and len(text.split()) > limit:
-                text, stop = " ".join(text.split()[:limit]), "max_tokens"
-            blocks.append({"text": text or "."})
-    for n, (name, data) in enumerate(calls):
-        blocks.append({"toolUse": {"toolUseId": f"tooluse_{uuid.uuid4().hex[:22]}{n}", "name": name, "input": data}})
-    if calls:
-        stop = "tool_use"
-    if script is not None and script.stop_reason:
-        stop = script.stop_reason
-    output = sum(len(json.dumps(b).split()) for b in blocks)
-    usage: JSON = {"inputTokens": words + 3 * len(body["messages"]), "outputTokens": output}
-    if script is not None and script.cache_read is not None:
-        usage["cacheReadInputTokens"] = script.cache_read
-    if script is not None and script.cache_write is not None:
-        usage["cacheWriteInputTokens"] = script.cache_write
-    usage["totalTokens"] = sum(usage.values())
-    return blocks, stop, usage
-
-
-def stream_frames(blocks: list[JSON], stop: str, usage: JSON) -> list[bytes]:
-    frames = [event_frame("messageStart", {"role": "assistant"})]
-    for index, block in enumerate(blocks):
-        deltas: list[JSON] = []
-        if "text" in block:
-            words = block["text"].split(" ")
-            deltas = [{"text": w if i == 0 else " " + w} for i, w in enumerate(words)]
-        elif "reasoningContent" in block:
-            reasoning = block["reasoningContent"]["reasoningText"]
-            deltas = [
-                {"reasoningContent": {"text": reasoning["text"]}},
-                {"reasoningContent": {"signature": reasoning["signature"]}},
-            ]
-        elif "toolUse" in block:
-            use = block["toolUse"]
-            start = {"toolUse": {"toolUseId": use["toolUseId"], "name": use["name"]}}
-            frames.append(event_frame("contentBlockStart", {"start": start, "contentBlockIndex": index}))
-            raw = json.dumps(use["input"])
-            cut = len(raw) // 2
-            deltas = [{"toolUse": {"input": piece}} for piece in (raw[:cut], raw[cut:]) if piece]
-        for n, delta in enumerate(deltas):
-            frames.append(event_frame("contentBlockDelta", {"delta": delta, "contentBlockIndex": index}, n))
-        frames.append(event_frame("contentBlockStop", {"contentBlockIndex": index}))
-    frames.append(event_frame("messageStop", {"stopReason": stop}))
-    frames.append(event_frame("metadata", {"usage": usage, "metrics": {"latencyMs": 42}}))
-    return frames
 
 
 # ---------------------------------------------------------------------------------------- server
@@ -212,6 +96,10 @@ class FakeBedrock:
         self.secrets = {access_key: secret_key}
         self.chunk_delay, self.split_frames = chunk_delay, split_frames
         self.script: Script | None = None
+        # InvokeModel: whether answers carry the input-token header, a pause per call, and the most calls seen
+        # in flight at once (to show a client's calls overlap).
+        self.token_header, self.invoke_delay, self.max_in_flight = True, 0.0, 0
+        self._in_flight = 0
         self._faults: deque[Fault] = deque()
         self._requests: list[Recorded] = []
         self._lock = threading.Lock()
@@ -280,6 +168,7 @@ class FakeBedrock:
             self._requests.clear()
             self._faults.clear()
         self.script = None
+        self.token_header, self.invoke_delay, self.max_in_flight = True, 0.0, 0
 
     def _take_fault(self) -> Fault | None:
         with self._lock:
@@ -311,14 +200,16 @@ class FakeBedrock:
             if request.method != "POST" or len(parts) != 4 or parts[1] != "model":
                 raise ApiError("UnknownOperationException", "Unknown operation")
             model, operation = unquote(parts[2]), parts[3]
-            if operation not in ("converse", "converse-stream"):
+            if operation not in ("converse", "converse-stream", "invoke"):
                 raise ApiError("UnknownOperationException", "Unknown operation")
-            if model not in self.models:
+            if model not in (EMBED_MODELS if operation == "invoke" else self.models):
                 raise ApiError("ValidationException", "The provided model identifier is invalid.")
             try:
                 record.json = json.loads(raw)
             except ValueError:
                 raise ApiError("SerializationException", "Malformed JSON body") from None
+            if operation == "invoke":
+                return await self._invoke(model, record.json)
             blocks, stop, usage = plan(validate(record.json), self.script)
         except ApiError as err:
             return self._error(err, fault)
@@ -336,6 +227,20 @@ class FakeBedrock:
             }
             return web.json_response(answer, headers={"x-amzn-RequestId": request_id})
         return await self._stream(request, stream_frames(blocks, stop, usage), fault, request_id)
+
+    async def _invoke(self, model: str, body: Any) -> web.Response:
+        answer, tokens = invoke(model, body)  # raises ApiError for a body the model refuses
+        self._in_flight += 1  # the loop is single-threaded: no lock needed between handlers
+        self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            if self.invoke_delay:
+                await asyncio.sleep(self.invoke_delay)
+        finally:
+            self._in_flight -= 1
+        headers = {"x-amzn-RequestId": str(uuid.uuid4())}
+        if self.token_header:
+            headers |= {TOKEN_HEADER: str(tokens), "X-Amzn-Bedrock-Output-Token-Count": "0"}
+        return web.json_response(answer, headers=headers)
 
     def _authenticate(self, request: web.Request, record: Recorded) -> None:
         authorization = record.headers.get("authorization", "")

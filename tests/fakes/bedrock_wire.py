@@ -206,7 +206,7 @@ _TOP = {
 def _one_member(value: Any, where: str, allowed: set[str]) -> str:
     if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in allowed:
         raise ApiError("ValidationException", f"The {where} must have exactly one member of {sorted(allowed)}.")
-    return next(iter(value))
+    return str(next(iter(value)))
 
 
 def validate(body: Any) -> JSON:

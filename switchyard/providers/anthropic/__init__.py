@@ -15,16 +15,19 @@ usage and errors) and ``_stream`` (streamed). Anthropic has no embeddings, so ``
 
 Clients that speak the Messages API themselves (the gateway's ``/v1/messages``) are served without translation:
 the adapter declares that format in ``native_formats``, and ``chat_native`` / ``chat_native_stream`` forward the
-client's body with only the model renamed (see ``_native``).
+client's body with only the model renamed (see ``_native``), with the client's ``anthropic-version`` (instead of
+the deployment's) and ``anthropic-beta`` (added to the deployment's own betas), since the body may need them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import msgspec
 
 from switchyard import errors
 from switchyard.config.schema import Deployment
-from switchyard.providers.anthropic._native import NativeAnthropicStream, message_usage
+from switchyard.providers.anthropic._native import NativeAnthropicStream, client_headers, message_usage
 from switchyard.providers.anthropic._request import build_body
 from switchyard.providers.anthropic._response import PROVIDER, http_error, to_completion
 from switchyard.providers.anthropic._stream import AnthropicStream
@@ -100,19 +103,21 @@ class AnthropicProvider(NoEmbeddings):
 
     async def chat_native(self, call: ChatCall) -> Reply:
         payload = self._native_payload(call)
-        response = await self._transport.post(self._url, payload, self._headers, self._timeouts, self._max_connections)
+        headers = client_headers(self._headers, call.native)
+        response = await self._transport.post(self._url, payload, headers, self._timeouts, self._max_connections)
         if response.status >= 400:
             raise http_error(response.status, response.headers, response.body, self._secrets, native=True)
         usage = message_usage(response.body)
         return Reply(response.body, response.headers.get("request-id"), usage, ANTHROPIC_MESSAGES)
 
     async def chat_native_stream(self, call: ChatCall) -> NativeAnthropicStream:
-        stream = await self._open(self._native_payload(call), native=True)
+        headers = client_headers(self._stream_headers, call.native)
+        stream = await self._open(self._native_payload(call), native=True, headers=headers)
         return NativeAnthropicStream(stream, self._secrets)
 
-    async def _open(self, payload: bytes, *, native: bool) -> UpstreamStream:
+    async def _open(self, payload: bytes, *, native: bool, headers: Mapping[str, str] | None = None) -> UpstreamStream:
         stream = await self._transport.open_stream(
-            self._url, payload, self._stream_headers, self._timeouts, self._max_connections
+            self._url, payload, headers or self._stream_headers, self._timeouts, self._max_connections
         )
         if stream.status >= 400:
             try:

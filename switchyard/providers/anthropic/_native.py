@@ -12,17 +12,21 @@ Anthropic's own wording ("prompt is too long: ..."), which clients such as codin
 Streams: ``probe`` reads each frame for the relay. Content (``content_block_delta``, ``message_delta``) commits the
 stream; ``message_start`` and ``message_delta`` carry the usage (merged, as they are cumulative); an ``error``
 event raises its typed error. The stream ends normally only after ``message_stop``.
+
+Headers: the client's ``anthropic-version`` replaces the deployment's (the body is written for that version) and its
+``anthropic-beta`` features are added to any the deployment configures (a beta body member fails without its
+header); nothing else the client sent reaches the upstream.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import msgspec
 
 from switchyard import errors
 from switchyard.providers.anthropic._response import PROVIDER, ErrorDetail, TokenUsage, classify, usage_of
-from switchyard.providers.base import ANTHROPIC_MESSAGES, EventProbe
+from switchyard.providers.base import ANTHROPIC_MESSAGES, EventProbe, NativeBody
 from switchyard.streaming.sse import SSEDecoder, SSEEvent
 from switchyard.transport import UpstreamStream
 from switchyard.types.chat import Usage
@@ -58,6 +62,31 @@ def message_usage(body: bytes) -> Usage:
         return usage_of(_message_usage.decode(body).usage)
     except msgspec.DecodeError:
         raise errors.UpstreamError(f"upstream {PROVIDER} sent an unreadable message") from None
+
+
+_BETA, _VERSION = "anthropic-beta", "anthropic-version"
+
+
+def client_headers(headers: Mapping[str, str], native: NativeBody | None) -> Mapping[str, str]:
+    """``headers`` (the deployment's) with the client's API headers carried on ``native`` applied (see above)."""
+    if native is None or not native.headers:
+        return headers
+    sent = dict(native.headers)
+    merged: dict[str, str] = {}
+    betas: list[str] = []
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered == _BETA:
+            betas.append(value)
+        elif lowered != _VERSION or _VERSION not in sent:
+            merged[name] = value
+    if _VERSION in sent:
+        merged[_VERSION] = sent[_VERSION].strip()
+    betas.append(sent.get(_BETA, ""))
+    unique = dict.fromkeys(beta.strip() for value in betas for beta in value.split(",") if beta.strip())
+    if unique:
+        merged[_BETA] = ",".join(unique)  # each feature once, the deployment's first
+    return merged
 
 
 def _name(event: SSEEvent) -> bytes:

@@ -4,6 +4,8 @@ Configuration (per deployment):
 
 - ``model``: the model id or inference-profile id/ARN, e.g. ``anthropic.claude-3-5-sonnet-20240620-v1:0``
   or ``us.anthropic.claude-3-5-sonnet-20240620-v1:0``; it is URL-encoded into the path (``/`` → ``%2F``);
+  for embeddings, a Titan Text Embeddings or Cohere Embed id (``amazon.titan-embed-text-v2:0``,
+  ``cohere.embed-english-v3``): the id names the body family, so an ARN must keep the model's name in it;
 - ``aws_region`` (required): the region to call and to sign for;
 - credentials, one of:
   - ``aws_access_key_id`` + ``aws_secret_access_key`` (+ ``aws_session_token`` for temporary credentials),
@@ -18,7 +20,8 @@ Configuration (per deployment):
   model's own default applies.
 
 Requests: see ``_request`` for what maps and what is refused. Answers: see ``_response`` (plain) and
-``_stream`` (streamed). Converse has no embeddings, so ``embed`` is a clear 400 (``NoEmbeddings``).
+``_stream`` (streamed). Embeddings go through InvokeModel with the model vendor's own body (Titan Text
+Embeddings, Cohere Embed; see ``_embed``); ``embed`` on any other model is a clear 400.
 """
 
 from __future__ import annotations
@@ -31,11 +34,13 @@ from pydantic import SecretStr
 
 from switchyard import errors
 from switchyard.config.schema import Deployment
-from switchyard.providers.base import ChatCall, NoEmbeddings, ProviderContext, Reply, timeouts_for
+from switchyard.providers.base import ChatCall, EmbedCall, ProviderContext, Reply, timeouts_for
+from switchyard.providers.bedrock._embed import BedrockEmbedder, embed_family, raise_for_status
 from switchyard.providers.bedrock._request import build_body
 from switchyard.providers.bedrock._response import PROVIDER, http_error, to_completion
 from switchyard.providers.bedrock._sigv4 import SigV4Signer
 from switchyard.providers.bedrock._stream import BedrockStream
+from switchyard.transport import UpstreamResponse
 
 EVENTSTREAM = "application/vnd.amazon.eventstream"
 _CREDENTIALS_FIX = (
@@ -46,7 +51,7 @@ _CREDENTIALS_FIX = (
 _encoder = msgspec.json.Encoder()
 
 
-class BedrockProvider(NoEmbeddings):
+class BedrockProvider:
     def __init__(self, deployment: Deployment, context: ProviderContext) -> None:
         region = deployment.aws_region
         if not region:
@@ -59,6 +64,7 @@ class BedrockProvider(NoEmbeddings):
         model_path = quote(deployment.model, safe=":")
         self._url = f"{base}/model/{model_path}/converse"
         self._stream_url = f"{base}/model/{model_path}/converse-stream"
+        self._invoke_url = f"{base}/model/{model_path}/invoke"
         self._model = deployment.model
         self._context = context
         self._transport = context.transport
@@ -81,6 +87,7 @@ class BedrockProvider(NoEmbeddings):
             raise errors.ConfigError(missing, f"provider {PROVIDER!r} needs AWS credentials", _CREDENTIALS_FIX)
         self._headers = base_headers
         self._stream_headers = {**base_headers, "Accept": EVENTSTREAM}
+        self._embedder = BedrockEmbedder(embed_family(deployment.model), deployment.model, self._invoke)
 
     def _signed(self, url: str, body: bytes, headers: Mapping[str, str]) -> Mapping[str, str]:
         return headers if self._signer is None else self._signer.sign(url, body, headers)
@@ -95,6 +102,16 @@ class BedrockProvider(NoEmbeddings):
             raise http_error(response.status, response.headers, response.body, self._secrets)
         request_id = response.headers.get("x-amzn-RequestId")
         return Reply(to_completion(response.body, self._model, request_id, json_tool), request_id)
+
+    async def _invoke(self, payload: bytes) -> UpstreamResponse:
+        url = self._invoke_url
+        response = await self._transport.post(
+            url, payload, self._signed(url, payload, self._headers), self._timeouts, self._max_connections
+        )
+        return raise_for_status(response, self._secrets)
+
+    async def embed(self, call: EmbedCall) -> Reply:
+        return await self._embedder.embed(call)
 
     async def chat_stream(self, call: ChatCall) -> BedrockStream:
         body, json_tool = await build_body(call.request, self._context, self._max_tokens)

@@ -8,8 +8,9 @@ renamed), so nothing the canonical form cannot carry is lost (``cache_control``,
 blocks, citations, ``stop_sequence``), and its answer (``Reply.format`` / ``StreamRelay.format`` naming this
 API) is sent back untouched. Which happens is decided per attempt, so a fallback to another kind of provider
 still answers in this format, translated. The key comes from
-``x-api-key`` or ``Authorization: Bearer``; ``anthropic-version`` and ``anthropic-beta`` are accepted and not
-used. Errors use Anthropic's envelope (``formats.anthropic_errors``); every response carries our request id as
+``x-api-key`` or ``Authorization: Bearer``; ``anthropic-version`` and ``anthropic-beta`` ride along with the
+native body (``NativeBody.headers``), since what a body means can depend on them, and are not used otherwise.
+Errors use Anthropic's envelope (``formats.anthropic_errors``); every response carries our request id as
 ``request-id``, where Anthropic's SDKs look for it.
 """
 
@@ -36,10 +37,17 @@ from switchyard.types.anthropic import MessagesRequest, TokenCount
 _decoder = msgspec.json.Decoder(MessagesRequest)
 _encode = msgspec.json.Encoder().encode
 _JSON = "application/json"
+_API_HEADERS = ("anthropic-version", "anthropic-beta")
 
 
 def _headers(ctx: RequestContext) -> dict[str, str]:
     return {**ctx.headers(), "request-id": ctx.request_id}
+
+
+def _api_headers(request: Request) -> tuple[tuple[str, str], ...]:
+    """The client's Anthropic API headers, for an upstream that gets its body as it is (repeats joined by commas)."""
+    found = ((name, ",".join(request.headers.getlist(name))) for name in _API_HEADERS)
+    return tuple((name, value) for name, value in found if value)
 
 
 def _join(frames: list[bytes]) -> bytes:
@@ -59,7 +67,8 @@ def routes(services: Services) -> list[Route]:
             chat = to_chat(decode(body, _decoder))
             ctx.model_group = chat.model
             # The canonical body stands in for an OpenAI client's: providers that forward one forward this.
-            call = ChatCall(chat, _encode(chat), NativeBody(ANTHROPIC_MESSAGES, body))
+            as_sent = NativeBody(ANTHROPIC_MESSAGES, body, _api_headers(request))
+            call = ChatCall(chat, _encode(chat), as_sent)
             result = await pipeline.chat(ctx, call, route_options(request), usage_chunk=True)
             if isinstance(result, Reply):
                 native = result.format == ANTHROPIC_MESSAGES
