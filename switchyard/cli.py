@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
@@ -25,11 +24,26 @@ def _mount_eval() -> None:
         from switchyard.cli_eval import eval_app, train_app
     except ImportError:
         return
+    from switchyard.cli_cache import eval_cache, train_cache  # the semantic cache; its imports are lazy
+
+    eval_app.command("cache")(eval_cache)
+    train_app.command("cache")(train_cache)
     app.add_typer(train_app, name="train")
     app.add_typer(eval_app, name="eval")
 
 
 _mount_eval()
+
+# Operator commands against a running gateway (admin API over HTTP).
+from switchyard.cli_ops import logs_app, status  # noqa: E402 - after the app they attach to
+
+app.command()(status)
+app.add_typer(logs_app, name="logs")
+
+from switchyard.cli_keys import keys_app, teams_app  # noqa: E402 - virtual keys and teams, same admin API
+
+app.add_typer(keys_app, name="keys")
+app.add_typer(teams_app, name="teams")
 
 ConfigOption = Annotated[
     Optional[Path],  # noqa: UP045 - typer reads the annotation at run time
@@ -54,7 +68,9 @@ def serve(
     except ConfigError as exc:
         _fail(exc)
     server = settings.server
-    logging.basicConfig(level=server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from switchyard.observability.logs import configure_logging
+
+    configure_logging(server.log_level, server.log_format)
     options = dict(
         host=server.host,
         port=server.port,
@@ -62,6 +78,7 @@ def serve(
         http="httptools",
         log_level=server.log_level,
         access_log=server.access_log,
+        log_config=None,  # logging is configured above (text or JSON); uvicorn's own config would replace it
         timeout_graceful_shutdown=30,
     )
     typer.echo(
@@ -95,6 +112,7 @@ def config_check(file: Annotated[Path, typer.Argument(help="the YAML file to che
     from switchyard.providers.base import ProviderContext
     from switchyard.providers.registry import PROVIDERS
     from switchyard.routing.build import build_groups
+    from switchyard.routing.router_build import build_routers
     from switchyard.transport import HttpTransport
     from switchyard.transport.guarded import GuardedFetcher
 
@@ -102,7 +120,8 @@ def config_check(file: Annotated[Path, typer.Argument(help="the YAML file to che
         settings = load_config(file)
         # Building the adapters checks provider names and credentials; nothing connects anywhere.
         fetcher = GuardedFetcher(max_bytes=1, timeout_s=1)
-        build_groups(settings, PROVIDERS, ProviderContext(HttpTransport(), settings.router, fetcher, 1))
+        groups = build_groups(settings, PROVIDERS, ProviderContext(HttpTransport(), settings.router, fetcher, 1))
+        build_routers(settings, groups)  # loads router and scorer files, so a bad path fails here too
     except ConfigError as exc:
         _fail(exc)
     deployments = sum(len(g.deployments) for g in settings.model_groups.values())

@@ -65,7 +65,10 @@ def _kinds(value: str) -> list[str]:
 
 @train_app.command("router")
 def train_router(
-    dataset: Annotated[str, typer.Option(help="mmlu, mt-bench (two models) or routerbench, arc, mbpp, winogrande")],
+    dataset: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="mmlu, mt-bench (two models) or routerbench, arc, mbpp, winogrande"),
+    ] = None,
     kind: Annotated[str, typer.Option(help="linear, linear-binary, knn, mf, ensemble, random or length")] = "linear",
     out: Annotated[
         Optional[Path],  # noqa: UP045
@@ -73,8 +76,24 @@ def train_router(
     ] = None,
     data: DataOption = None,
     seed: SeedOption = 0,
+    from_logs: Annotated[
+        bool, typer.Option("--from-logs", help="retrain a router group from request logs + feedback instead")
+    ] = False,
+    data_dir: Annotated[Path, typer.Option(help="--from-logs: the gateway's data_dir")] = Path(".switchyard"),
+    group: Annotated[str, typer.Option(help="--from-logs: the router group whose traffic to learn from")] = "auto",
+    members: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="--from-logs: CHEAP,STRONG [default: the members seen in the logged decisions]"),
+    ] = None,
 ) -> None:
-    """Train one router on a whole dataset (less a 10 % calibration slice) and save it as a .npz file."""
+    """Train one router on a whole dataset (less a 10 % calibration slice) and save it as a .npz file;
+    with --from-logs, retrain a router group from its logged prompts and the feedback on its answers."""
+    if from_logs:
+        _train_from_logs(data_dir, group, members, out or data_dir / f"router-{group}.npz")
+        return
+    if dataset is None:
+        typer.echo("error: pass --dataset, or --from-logs", err=True)
+        raise typer.Exit(2)
     from switchyard.eval import experiments
 
     target = out or Path("bench/results/routers") / f"{dataset}-{_kinds(kind)[0]}.npz"
@@ -87,6 +106,65 @@ def train_router(
         f"{len(router.models)} models, trained on {router.settings.get('trained_on')} prompts, "
         f"calibrated on {router.settings.get('calibrated_on')}; decision p50/p99 "
         f"{'/'.join(f'{v:.2f}' for v in router.settings.get('latency_ms_p50_p99', []))} ms (features included)"
+    )
+
+
+@train_app.command("scorer")
+def train_scorer(
+    dataset: Annotated[str, typer.Option(help="routerbench, arc, mbpp or winogrande")] = "routerbench",
+    out: Annotated[Path, typer.Option("--out", help="scorer file")] = Path("bench/results/routers/scorer.npz"),
+    data: DataOption = None,
+    seed: SeedOption = 0,
+) -> None:
+    """Train the cascade's answer scorer (one head per model) on stored answers; print held-out AUROC per model."""
+    import numpy as np
+
+    from switchyard.eval.cascade import auroc
+    from switchyard.eval.experiments import load_many
+    from switchyard.routing.learned.scorer import fit_scorer
+
+    rows = load_many(dataset, _data_dir(data))
+    order = np.random.default_rng(seed).permutation(len(rows))
+    held, train = np.sort(order[: len(order) // 5]), np.sort(order[len(order) // 5 :])
+    with _progress(1) as step:
+        part = rows.subset(train)
+        scorer = fit_scorer(part.prompts, part.responses, part.quality, rows.models)
+        step(f"trained {len(rows.models)} answer heads on {len(train)} prompts")
+    for column, model in enumerate(rows.models):
+        scores = [scorer.score(model, rows.prompts[i], rows.responses[i][column], None) for i in held]
+        labels = (rows.quality[held, column] >= 0.5).astype(float)
+        typer.echo(f"{model}: held-out AUROC {auroc(labels, np.asarray(scores)):.3f} on {len(held)} prompts")
+    scorer.save(out)
+    typer.echo(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB)")
+
+
+def _train_from_logs(data_dir: Path, group: str, members: str | None, out: Path) -> None:
+    import json
+
+    from switchyard.routing.learned.from_logs import join, read_sqlite_logs, train_from_logs
+    from switchyard.storage.feedback import SQLiteFeedbackStore
+
+    logs, feedback_db = data_dir / "switchyard.db", data_dir / "feedback.db"
+    if not logs.is_file():
+        typer.echo(f"error: no request log at {logs} (pass --data-dir)", err=True)
+        raise typer.Exit(2)
+    records = read_sqlite_logs(logs, group)
+    feedback = SQLiteFeedbackStore(feedback_db).entries_sync() if feedback_db.is_file() else []
+    outcomes, prompts = join(records, feedback, group)
+    if members:
+        chosen = [m.strip() for m in members.split(",") if m.strip()]
+    else:
+        seen = [json.loads(r.decision or "{}").get("candidates") or [] for r in records]
+        chosen = max(seen, key=len, default=[])
+    try:
+        router = train_from_logs(outcomes, prompts, chosen)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    router.save(out)
+    typer.echo(
+        f"wrote {out}: quality router for {group!r} ({' < '.join(chosen)}), {len(outcomes)} requests with feedback "
+        f"{router.settings['per_member']}, calibrated on {len(prompts)} logged prompts"
     )
 
 

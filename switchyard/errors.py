@@ -63,6 +63,20 @@ class PermissionDeniedError(SwitchyardError):
     type = "permission_error"
 
 
+class ModelNotAllowedError(PermissionDeniedError):
+    """The caller's key (or its team) may not use this model group."""
+
+    code = "model_not_allowed"
+
+
+class ConflictError(SwitchyardError):
+    """The admin API refused a duplicate: a key alias, team name or user email already in use."""
+
+    status = 409
+    code = "conflict"
+    type = "invalid_request_error"
+
+
 class NotFoundError(SwitchyardError):
     status = 404
     code = "not_found"
@@ -97,6 +111,30 @@ class RateLimitError(SwitchyardError):
     status = 429
     code = "rate_limit_exceeded"
     type = "rate_limit_error"
+
+
+class BudgetExceededError(SwitchyardError):
+    """A key's or team's budget for the period is spent; served as OpenAI serves an exhausted quota."""
+
+    status = 429
+    code = "budget_exceeded"
+    type = "insufficient_quota"
+
+
+class LimitsUnavailableError(SwitchyardError):
+    """The shared rate-limit store is down and ``limits.redis_failure`` is ``closed``."""
+
+    status = 503
+    code = "limits_unavailable"
+    type = "api_error"
+
+
+class StoreUnavailableError(SwitchyardError):
+    """A database the admin API reads (request logs, spend) did not answer; requests are still served."""
+
+    status = 503
+    code = "store_unavailable"
+    type = "api_error"
 
 
 # --- an upstream's fault: the executor may retry or fail over ------------------------------------------------

@@ -7,10 +7,13 @@ checked against the provider registry by the composition root, since config sits
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
+
+from switchyard.config.limits import BudgetSettings, LimitsSettings, RateLimits
 
 
 class _Strict(BaseModel):
@@ -139,10 +142,35 @@ class HealthChecks(_Strict):
     interval_s: float = Field(15.0, gt=0)
 
 
-class ModelGroup(_Strict):
-    """A name clients ask for, served by one or more interchangeable deployments."""
+class CascadeSettings(_Strict):
+    """Cascade routers: call members cheapest first; accept an answer whose learned score reaches the threshold."""
 
-    deployments: list[Deployment] = Field(min_length=1)
+    scorer_path: str | None = Field(None, description="answer scorer file (.npz); required for kind cascade")
+    thresholds: list[float] = Field(default_factory=list, description="one per member but the last")
+    stream: Literal["buffer", "bypass"] = Field("buffer", description="streams: buffer the cheap answer, or skip")
+
+
+class RouterSpec(_Strict):
+    """A router model group: picks one of its member groups per request (see docs/routing.md)."""
+
+    kind: Literal["learned", "cascade", "length", "random"]
+    members: list[str] = Field(min_length=2, description="member model groups, cheapest first")
+    model_path: str | None = Field(None, description="learned router file (.npz); default: the shipped router")
+    strong_share: float | None = Field(None, ge=0, le=1, description="two members: target share of strong calls")
+    cost_weight: float | None = Field(None, ge=0, description="many members: maximise quality - weight x cost")
+    member_models: dict[str, str] = Field(default_factory=dict, description="member -> model column in the file")
+    shadow: bool = Field(False, description="serve `serve` (default: the last member), log the learned choice")
+    serve: str | None = None
+    seed: int | None = None
+    cascade: CascadeSettings = Field(default_factory=CascadeSettings)
+
+
+class ModelGroup(_Strict):
+    """A name clients ask for, served by one or more interchangeable deployments (or, with ``router``, by
+    the member groups a router chooses between)."""
+
+    router: RouterSpec | None = None  # before deployments, so that their validator can see it
+    deployments: list[Deployment] = Field(default_factory=list, validate_default=True)
     strategy: Strategy | None = None
     num_retries: int | None = Field(None, ge=0, le=10)
     timeout_s: float | None = Field(None, gt=0)
@@ -152,6 +180,18 @@ class ModelGroup(_Strict):
     fallbacks: Fallbacks = Field(default_factory=Fallbacks)
     hedge: HedgeSettings | None = None
     description: str | None = None
+
+    @field_validator("deployments")
+    @classmethod
+    def _deployments_or_router(cls, value: list[Deployment], info: ValidationInfo) -> list[Deployment]:
+        routed = info.data.get("router") is not None
+        if not value and not routed:
+            raise ValueError("a model group needs at least 1 deployment (or a router over member groups)")
+        if value and routed:
+            raise ValueError("a router group has members instead of deployments: remove one of the two")
+        return value
+    cache: GroupCacheSettings | None = None
+    limits: RateLimits | None = Field(None, description="for all callers of this group together")
 
 
 class RouterSettings(_Strict):
@@ -168,6 +208,16 @@ class RouterSettings(_Strict):
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     hedge: HedgeSettings = Field(default_factory=HedgeSettings)
     health_checks: HealthChecks = Field(default_factory=HealthChecks)
+    # Breaker, cooldown and latency state: per process, or mirrored through Redis for every instance.
+    state: Literal["memory", "redis"] = "memory"
+    state_redis_url: SecretStr | None = Field(None, description="redis://host:port/db; required for state redis")
+    state_sync_s: float = Field(0.2, gt=0, description="how often the Redis mirror syncs (its staleness)")
+
+    @model_validator(mode="after")
+    def _state_needs_url(self) -> RouterSettings:
+        if self.state == "redis" and self.state_redis_url is None:
+            raise ValueError("router.state redis needs router.state_redis_url")
+        return self
 
 
 class ImageSettings(_Strict):
@@ -184,19 +234,105 @@ class ServerSettings(_Strict):
     port: int = Field(4000, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=64)
     master_key: SecretStr | None = None
+    # Keys, teams and users (and what else shares the database): None keeps them in SQLite under data_dir.
+    database_url: SecretStr | None = Field(None, description="postgresql://user@host:port/db for scale-out")
     data_dir: str = ".switchyard"
     max_request_bytes: int = Field(8 * 1024 * 1024, gt=0)
     request_log: bool = True
     log_queue_size: int = Field(100_000, gt=0)
+    log_retention_days: float | None = Field(30.0, gt=0, description="request logs older than this are deleted")
+    log_bodies: bool = Field(False, description="log request and answer bodies (redacted, see log_redact)")
+    log_redact: list[str] = Field(
+        default_factory=list, description="more JSON keys (exact, any depth) or /regex/ patterns to redact"
+    )
+
+    @field_validator("log_redact")
+    @classmethod
+    def _patterns_compile(cls, items: list[str]) -> list[str]:
+        for item in items:
+            if len(item) > 2 and item.startswith("/") and item.endswith("/"):
+                try:
+                    re.compile(item[1:-1])
+                except re.error as exc:
+                    raise ValueError(f"{item} is not a valid regular expression: {exc}") from None
+        return items
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
+    log_format: Literal["text", "json"] = Field("text", description="json: one object per line, with request_id")
     access_log: bool = False
     images: ImageSettings = Field(default_factory=ImageSettings)
 
 
+class AuthSettings(_Strict):
+    """Virtual-key authentication (see docs/governance.md)."""
+
+    cache_ttl_s: float = Field(5.0, ge=0, description="how long a key lookup is reused; other instances' changes")
+    cache_size: int = Field(50_000, ge=1, description="key lookups kept in memory")
+
+
+class SemanticCacheSettings(_Strict):
+    """The semantic cache: answers for questions close in meaning (see docs/caching.md)."""
+
+    enabled: bool = False
+    threshold: float | None = Field(None, gt=0, le=1, description="similarity needed; default: the tuned one")
+    verifier: bool = Field(True, description="second-stage check of a candidate pair before it counts as a hit")
+    max_entries: int = Field(100_000, gt=0, description="per instance, across namespaces")
+    model: str | None = Field(None, description="embedding model: the packaged local one, or a model group")
+
+
+class GroupCacheSettings(_Strict):
+    """Per-model-group overrides of the cache settings; unset fields keep the global value."""
+
+    enabled: bool | None = None
+    ttl_s: int | None = Field(None, gt=0)
+    only_deterministic: bool | None = None
+    cache_tool_calls: bool | None = None
+
+
+class CacheSettings(_Strict):
+    """The response cache. Off by default: an operator decides which answers may be reused."""
+
+    enabled: bool = False
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: SecretStr | None = Field(None, description="redis://host:port/db; required for backend redis")
+    redis_timeout_s: float = Field(0.25, gt=0, description="a Redis call slower than this counts as a miss")
+    ttl_s: int = Field(3600, gt=0)
+    max_ttl_s: int = Field(30 * 86400, gt=0, description="ceiling for the x-switchyard-cache-ttl header")
+    max_entries: int = Field(10_000, gt=0, description="memory backend")
+    max_bytes: int = Field(256 * 1024 * 1024, gt=0, description="memory backend")
+    max_entry_bytes: int = Field(4 * 1024 * 1024, gt=0, description="larger answers are not stored")
+    scope: Literal["key", "team", "global"] = Field("key", description="who may share an entry")
+    only_deterministic: bool = Field(True, description="store only temperature 0, or n=1 with a seed")
+    cache_tool_calls: bool = Field(False, description="store answers that call tools")
+    semantic: SemanticCacheSettings = Field(default_factory=SemanticCacheSettings)
+
+    @model_validator(mode="after")
+    def _redis_needs_url(self) -> CacheSettings:
+        if self.enabled and self.backend == "redis" and self.redis_url is None:
+            raise ValueError("cache.backend redis needs cache.redis_url")
+        return self
+
+
+class ObservabilitySettings(_Strict):
+    """Metrics at GET /metrics, OpenTelemetry traces (the ``otel`` extra), the dashboard at /ui."""
+
+    metrics: bool = True
+    metrics_public: bool = Field(False, description="serve /metrics without the master key")
+    tracing: bool = Field(False, description="spans per request and attempt; on when otlp_endpoint is set")
+    otlp_endpoint: str | None = Field(None, description="OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces")
+    otlp_headers: dict[str, str] = Field(default_factory=dict)
+    service_name: str = "switchyard"
+    dashboard: bool = Field(True, description="serve the operator dashboard at /ui")
+
+
 class Config(_Strict):
     server: ServerSettings = Field(default_factory=ServerSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     router: RouterSettings = Field(default_factory=RouterSettings)
     model_groups: dict[str, ModelGroup] = Field(default_factory=dict)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    budgets: BudgetSettings = Field(default_factory=BudgetSettings)
 
     @model_validator(mode="after")
     def _fallbacks_exist(self) -> Config:
@@ -206,6 +342,18 @@ class Config(_Strict):
                     raise ValueError(f"model group {name!r} falls back to {target!r}, which is not a model group")
                 if target == name:
                     raise ValueError(f"model group {name!r} falls back to itself")
+        return self
+
+    @model_validator(mode="after")
+    def _router_members_exist(self) -> Config:
+        for name, group in self.model_groups.items():
+            spec = group.router
+            if spec is None:
+                continue
+            for member in [*spec.members, *([spec.serve] if spec.serve else [])]:
+                target = self.model_groups.get(member)
+                if target is None or target.router is not None or member == name:
+                    raise ValueError(f"router group {name!r}: member {member!r} must be a model group with deployments")
         return self
 
     @model_validator(mode="after")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
+from switchyard.limits.protocols import Reservation
 from switchyard.routing.trace import Trace
-from switchyard.types.chat import Usage
+from switchyard.types.chat import ChatRequest, Usage
+from switchyard.types.embeddings import EmbeddingRequest
 from switchyard.types.identity import Principal
 
 
@@ -29,6 +31,11 @@ class RequestContext:
         "finished",
         "cache_status",
         "extra_headers",
+        "decision",
+        "cache_headers",
+        "request",
+        "reservation",
+        "reply_body",
     )
 
     def __init__(self, request_id: str, endpoint: str, api_key: str | None) -> None:
@@ -54,6 +61,16 @@ class RequestContext:
         self.cache_status: str | None = None
         # Headers a stage wants on the response (rate-limit state, router decision).
         self.extra_headers: dict[str, str] | None = None
+        # A router group's decision as a short JSON document, for the request log; None for plain groups.
+        self.decision: str | None = None
+        # The caller's cache controls as sent (Cache-Control, x-switchyard-cache-*), read by the cache.
+        self.cache_headers: dict[str, str] | None = None
+        # The canonical request once decoded (the pipeline sets it), for stages that size it (limits).
+        self.request: ChatRequest | EmbeddingRequest | None = None
+        # What the limits stage reserved, settled in its after(); None when nothing was reserved.
+        self.reservation: Reservation | None = None
+        # A complete (non-streamed) answer's body, for the request log when bodies are logged.
+        self.reply_body: bytes | None = None
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000

@@ -13,18 +13,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import Protocol
 
 from switchyard import errors
 from switchyard.pipeline.context import RequestContext
-from switchyard.routing.chunks import probe
+from switchyard.routing.chunks import Probe, probe
 from switchyard.routing.streams import OpenStream
 
 # The HTTP status a request gets in the log when the client went away first (nginx's convention).
 CLIENT_CLOSED = 499
 
 
+class StreamRecorder(Protocol):
+    """Sees every payload the relay reads (before the usage chunk is dropped), and hears of a clean end."""
+
+    def record(self, payload: bytes, usage_only: bool, tool_call: bool) -> None: ...
+
+    def complete(self, ctx: RequestContext) -> None:
+        """Called after the after-stages, only when the upstream finished the stream properly."""
+        ...
+
+
 class StreamRelay:
-    __slots__ = ("_ctx", "_open", "_client_usage", "_finish")
+    __slots__ = ("_ctx", "_open", "_client_usage", "_finish", "_recorder")
 
     def __init__(
         self,
@@ -32,11 +43,13 @@ class StreamRelay:
         open_stream: OpenStream,
         client_usage: bool,
         finish: Callable[[RequestContext], None],
+        recorder: StreamRecorder | None = None,
     ) -> None:
         self._ctx = ctx
         self._open = open_stream
         self._client_usage = client_usage
         self._finish = finish
+        self._recorder = recorder
 
     @property
     def format(self) -> str | None:
@@ -48,6 +61,7 @@ class StreamRelay:
         ctx, opened = self._ctx, self._open
         inspect = self._inspect if opened.probe is None else self._inspect_native
         failure: errors.SwitchyardError | None = None
+        complete = False
         try:
             kept, broken = inspect(opened.first)
             if kept:
@@ -68,6 +82,7 @@ class StreamRelay:
                         async with asyncio.timeout(max(0.0, wait)):
                             batch = await anext(source)
                 except StopAsyncIteration:
+                    complete = True
                     break
                 except TimeoutError:
                     raise errors.StreamInterruptedError(
@@ -90,15 +105,20 @@ class StreamRelay:
         finally:
             await opened.aclose(failure)
             self._finish(ctx)
+            if complete and self._recorder is not None:
+                self._recorder.complete(ctx)
 
     def _inspect(self, batch: list[bytes]) -> tuple[list[bytes], errors.SwitchyardError | None]:
         """The chunks to forward, and the error that ends the stream after them (if any)."""
         keep: list[bytes] = []
+        recorder = self._recorder
         for payload in batch:
             try:
                 chunk = probe(payload)
             except errors.SwitchyardError as exc:
                 return keep, exc
+            if recorder is not None:
+                recorder.record(payload, chunk.usage is not None and not chunk.choices, _calls_tools(chunk))
             if chunk.usage is not None:
                 self._ctx.usage = chunk.usage
                 if not chunk.choices and not self._client_usage:
@@ -117,5 +137,15 @@ class StreamRelay:
                 return keep, exc
             if event.usage is not None:
                 self._ctx.usage = event.usage
+            if self._recorder is not None:
+                self._recorder.record(frame, False, False)  # tool use in native frames: the cache policy decides
             keep.append(frame)
         return keep, None
+
+
+def _calls_tools(chunk: Probe) -> bool:
+    for choice in chunk.choices or ():
+        delta = choice.delta
+        if delta is not None and (delta.tool_calls or delta.function_call is not None):
+            return True
+    return False

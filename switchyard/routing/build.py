@@ -19,6 +19,8 @@ def build_groups(
     groups: dict[str, Group] = {}
     created = int(time.time())
     for name, spec in config.model_groups.items():
+        if spec.router is not None:  # router groups are built by routing.router_build
+            continue
         targets = []
         for index, deployment in enumerate(spec.deployments):
             path = f"model_groups.{name}.deployments[{index}]"

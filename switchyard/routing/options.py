@@ -19,6 +19,9 @@ class RouteOptions:
     total_timeout_s: float | None = None
     ttft_timeout_s: float | None = None
     stall_timeout_s: float | None = None
+    # Router groups: a score threshold (two members) or a cost weight (many) for this request only.
+    router_threshold: float | None = None
+    cost_weight: float | None = None
 
 
 DEFAULT_OPTIONS = RouteOptions()

@@ -14,24 +14,55 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from switchyard import errors
+from switchyard.accounting.tokens import TokenCounter
+from switchyard.auth.admin import AdminService
+from switchyard.auth.authenticator import Authenticator
+from switchyard.cache.memory import MemoryCache
+from switchyard.cache.policy import resolve as cache_policy
+from switchyard.cache.protocols import CacheBackend, SemanticIndex
+from switchyard.cache.redis import RedisCache
 from switchyard.config import load_config
-from switchyard.config.schema import Config
+from switchyard.config.schema import CacheSettings, Config
+from switchyard.limits.alerts import WebhookNotifier
+from switchyard.limits.budget import BudgetStore, MemoryBudgetStore, seed_from_history
+from switchyard.limits.budget_redis import RedisBudgetStore
+from switchyard.limits.memory import MemoryLimitStore
+from switchyard.limits.protocols import LimitStore
+from switchyard.limits.redis_store import RedisLimitStore
+from switchyard.observability.build import build_observability
+from switchyard.observability.logs import configure_logging
+from switchyard.pipeline.cache import ResponseCache
 from switchyard.pipeline.runner import Pipeline
 from switchyard.pipeline.stage import Stage
-from switchyard.pipeline.stages.auth import MasterKeyAuth
+from switchyard.pipeline.stages.access import AccessStage
+from switchyard.pipeline.stages.auth import AuthStage
+from switchyard.pipeline.stages.budget import BudgetStage
+from switchyard.pipeline.stages.limits import LimitsStage, sizing_from_config
 from switchyard.pipeline.stages.log import RequestLogStage
+from switchyard.pipeline.stages.metrics import observability_stages
+from switchyard.pipeline.stages.redact import Redactor
 from switchyard.pipeline.stages.usage import CostStage
 from switchyard.providers.base import ProviderContext
 from switchyard.providers.registry import PROVIDERS
 from switchyard.routing.build import build_groups
 from switchyard.routing.executor import Executor
 from switchyard.routing.probes import HealthChecker
+from switchyard.routing.router_build import build_routers
 from switchyard.server.envelope import error_response
 from switchyard.server.formats import anthropic_errors
-from switchyard.server.routes import anthropic, health, openai
+from switchyard.server.routes import admin, admin_keys, admin_logs, admin_status, anthropic, health, metrics, openai
+from switchyard.server.routes import route as routing_routes
+from switchyard.server.routes import ui as dashboard
 from switchyard.server.routes.common import Services
+from switchyard.storage.feedback import SQLiteFeedbackStore
+from switchyard.storage.keys_protocol import KeyStore
+from switchyard.storage.keys_sqlite import SQLiteKeyStore
+from switchyard.storage.logs_postgres import PostgresLogStore
+from switchyard.storage.logs_protocol import LogBackend, SyncLogStore
 from switchyard.storage.memory import MemoryHealthStore
-from switchyard.storage.protocols import LogSink, LogStore, NullSink
+from switchyard.storage.protocols import LogSink, NullSink
+from switchyard.storage.redis_health import RedisHealthStore
+from switchyard.storage.spill import Spill
 from switchyard.storage.sqlite import SQLiteLogStore
 from switchyard.storage.writer import BatchWriter
 from switchyard.transport import HttpTransport
@@ -46,10 +77,13 @@ _HTTP_ERRORS: dict[int, type[errors.SwitchyardError]] = {
 }
 
 
-def create_app(config: Config, *, log_store: LogStore | None = None) -> Starlette:
+def create_app(
+    config: Config, *, log_store: SyncLogStore | LogBackend | None = None, span_exporter: object = None
+) -> Starlette:
     """Build every part of the gateway from the config and wire them together.
 
-    ``log_store`` replaces the SQLite request-log store (tests pass a memory store).
+    ``log_store`` replaces the SQLite request-log store (tests pass a memory store); ``span_exporter`` is an
+    OpenTelemetry span exporter that turns tracing on (tests pass an in-memory one).
     """
     transport = HttpTransport()
     images = config.server.images
@@ -58,23 +92,53 @@ def create_app(config: Config, *, log_store: LogStore | None = None) -> Starlett
     )
     groups = build_groups(config, PROVIDERS, ProviderContext(transport, config.router, fetcher, images.max_bytes))
     sink: LogSink = NullSink()
+    logs: LogBackend | None = None
     if config.server.request_log:
         if log_store is None:
-            log_store = SQLiteLogStore(Path(config.server.data_dir) / "switchyard.db")
-        sink = BatchWriter(log_store, max_queue=config.server.log_queue_size)
+            log_store = _log_store(config)
+        writer = _log_writer(config, log_store)
+        sink, logs = writer, writer.backend
     # After-stages run in reverse: cost is computed first, then the log records it.
-    stages: list[Stage] = [RequestLogStage(sink), CostStage()]
+    observe = build_observability(config, groups, sink, lambda: executor.health, span_exporter)
+    redactor = Redactor(config.server.log_redact) if config.server.log_bodies else None
+    counter = TokenCounter()
+    limits, budget, notifier = _limits(config, counter)
+    stages: list[Stage] = [
+        RequestLogStage(sink, redactor), *observability_stages(observe), AccessStage(), limits, budget, CostStage()
+    ]
     master_key = config.server.master_key
-    auth = MasterKeyAuth(master_key.get_secret_value()) if master_key else None
-    executor = Executor(groups, config.router, MemoryHealthStore(config.router.breaker.window_s))
-    pipeline = Pipeline(executor, stages, auth)
+    key_store = _key_store(config)
+    authenticator = Authenticator(
+        key_store,
+        master_key.get_secret_value() if master_key else None,
+        ttl_s=config.auth.cache_ttl_s,
+        max_entries=config.auth.cache_size,
+    )
+    auth = AuthStage(authenticator)
+    shared_health = _shared_health(config, [t.id for group in groups.values() for t in group.targets])
+    health_store = shared_health or MemoryHealthStore(config.router.breaker.window_s)
+    executor = Executor(groups, config.router, health_store)
+    cache = _response_cache(config)
+    # Router groups (model: auto) choose among member groups; their token counts feed the capability filter.
+    routers = build_routers(config, groups, counter)
+    pipeline = Pipeline(executor, stages, auth, cache=cache, routers=routers)
+    feedback = SQLiteFeedbackStore(Path(config.server.data_dir) / "feedback.db")
     checks = config.router.health_checks
     checker = HealthChecker(groups, executor.health, checks.interval_s) if checks.enabled else None
     services = Services(config, pipeline, log_store, sink)
+    services.authenticator = authenticator
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await key_store.start()
+        await authenticator.start()
         await sink.start()
+        if shared_health is not None:
+            await shared_health.start()
+        if notifier is not None:
+            await notifier.start()
+        if isinstance(budget.store, MemoryBudgetStore) and log_store is not None:
+            await seed_from_history(budget.store, log_store)  # spend survives a restart of a lone instance
         probing = asyncio.get_running_loop().create_task(checker.run()) if checker else None
         services.ready = True
         try:
@@ -83,13 +147,42 @@ def create_app(config: Config, *, log_store: LogStore | None = None) -> Starlett
             services.ready = False
             if probing is not None:
                 probing.cancel()
+            if shared_health is not None:
+                await shared_health.close()
             # Flush what was accepted before letting go of anything it might need.
+            if cache is not None:
+                await cache.close()  # waits for the cache writes already started
             await sink.close()
+            await limits.store.close()
+            await budget.store.close()
+            if notifier is not None:
+                await notifier.close()
             await transport.close()
             await fetcher.close()
+            await key_store.close()
+            feedback.close()
+            observe.close()
 
+    observability_routes = [*dashboard.routes(services)]
+    if observe.metrics is not None:
+        observability_routes += metrics.routes(services, observe.metrics)
+    admin_sections = [
+        admin_keys.routes(services, AdminService(key_store, authenticator)),
+        admin_status.routes(services, observe.recent),
+    ]
+    if logs is not None:
+        admin_sections.append(admin_logs.routes(services, logs))
+    admin_routes = admin.routes(services, admin_sections)
     app = Starlette(
-        routes=[*openai.routes(services), *anthropic.routes(services), *health.routes(services)],
+        routes=[
+            *openai.routes(services),
+            *anthropic.routes(services),
+            *health.routes(services),
+            *observability_routes,
+            *admin_routes,
+            *routing_routes.routes(services, feedback),
+        ],
+        middleware=metrics.middleware(observe),
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )
@@ -101,9 +194,107 @@ def app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory`` worker processes: config from ``SWITCHYARD_CONFIG``."""
     from switchyard.server.runtime import tune_gc
 
-    app = create_app(load_config())
+    config = load_config()
+    configure_logging(config.server.log_level, config.server.log_format)  # a worker process: its own handlers
+    app = create_app(config)
     tune_gc()
     return app
+
+
+def _key_store(config: Config) -> KeyStore:
+    """Keys, teams and users: PostgreSQL when ``server.database_url`` is set, else the SQLite database file."""
+    url = config.server.database_url
+    if url is not None:
+        from switchyard.storage.keys_postgres import PostgresKeyStore  # asyncpg: only a scale-out install has it
+
+        return PostgresKeyStore(url.get_secret_value())
+    return SQLiteKeyStore(Path(config.server.data_dir) / "switchyard.db")
+
+
+def _shared_health(config: Config, deployments: list[str]) -> RedisHealthStore | None:
+    router = config.router
+    if router.state != "redis" or router.state_redis_url is None:
+        return None
+    url = router.state_redis_url.get_secret_value()
+    return RedisHealthStore(url, router.breaker.window_s, sync_s=router.state_sync_s, known=deployments)
+
+
+def _log_store(config: Config) -> SyncLogStore | LogBackend:
+    url = config.server.database_url
+    if url is not None:
+        return PostgresLogStore(url.get_secret_value())
+    return SQLiteLogStore(Path(config.server.data_dir) / "switchyard.db")
+
+
+def _log_writer(config: Config, store: SyncLogStore | LogBackend) -> BatchWriter:
+    server = config.server
+    return BatchWriter(
+        store,
+        spill=Spill(Path(server.data_dir) / "spill"),
+        max_queue=server.log_queue_size,
+        retention_days=server.log_retention_days,
+    )
+
+
+def _limits(config: Config, counter: TokenCounter) -> tuple[LimitsStage, BudgetStage, WebhookNotifier | None]:
+    """Rate limits and budgets: in-process counters, or Redis shared by every instance."""
+    settings, budgets = config.limits, config.budgets
+    notifier = WebhookNotifier(budgets.webhook_url.get_secret_value()) if budgets.webhook_url else None
+    on_alert = notifier.notify if notifier is not None else None
+    # A concurrency slot outlives no request: the lease is the longest a request may take.
+    lease_s = config.router.total_timeout_s + 60
+    limit_store: LimitStore
+    budget_store: BudgetStore
+    if settings.backend == "redis" and settings.redis_url is not None:
+        url = settings.redis_url.get_secret_value()
+        limit_store = RedisLimitStore.from_url(url, lease_s=lease_s)
+        budget_store = RedisBudgetStore.from_url(url, on_alert)
+    else:
+        limit_store = MemoryLimitStore(lease_s=lease_s)
+        budget_store = MemoryBudgetStore(on_alert)
+    fail_open = settings.redis_failure == "open"
+    limits = LimitsStage(
+        limit_store, counter, sizing_from_config(config), fail_open=fail_open,
+        default_output=settings.default_max_output_tokens,
+    )
+    budget = BudgetStage(budget_store, thresholds=tuple(budgets.soft_thresholds), fail_open=fail_open)
+    return limits, budget, notifier
+
+
+def _response_cache(config: Config) -> ResponseCache | None:
+    settings = config.cache
+    policies = {name: cache_policy(settings, group.cache) for name, group in config.model_groups.items()}
+    if not any(policy.enabled for policy in policies.values()) and not settings.enabled:
+        return None
+    backend: CacheBackend
+    if settings.backend == "redis" and settings.redis_url is not None:
+        backend = RedisCache(settings.redis_url.get_secret_value(), settings.redis_timeout_s)
+    else:
+        backend = MemoryCache(settings.max_entries, settings.max_bytes)
+    return ResponseCache(backend, settings, policies, semantic=_semantic_index(config.cache))
+
+
+def _semantic_index(settings: CacheSettings) -> SemanticIndex | None:
+    semantic = settings.semantic
+    if not semantic.enabled:
+        return None
+    if semantic.model not in (None, "all-MiniLM-L6-v2"):
+        raise errors.ConfigError("cache.semantic.model", f"{semantic.model!r} is not served", "omit it (MiniLM)")
+    try:  # the `semantic` extra: the packaged MiniLM model, onnxruntime, tokenizers, usearch
+        from switchyard.cache.embed import DIMENSIONS, MiniLMEmbedder
+        from switchyard.cache.semantic import SemanticCache
+        from switchyard.cache.semantic_redis import RedisMirror
+        from switchyard.cache.verifier import PairVerifier
+    except ImportError as exc:
+        raise errors.ConfigError("cache.semantic", f"{exc.name} missing", "install switchyard[semantic]") from None
+    verifier = PairVerifier()
+    mirror = None
+    if settings.backend == "redis" and settings.redis_url is not None:
+        mirror = RedisMirror(settings.redis_url.get_secret_value(), dimensions=DIMENSIONS,
+                             max_entries=semantic.max_entries, timeout_s=settings.redis_timeout_s)
+    return SemanticCache(MiniLMEmbedder(), verifier=verifier if semantic.verifier else None,
+                         threshold=semantic.threshold, cosine_threshold=verifier.cosine_threshold,
+                         max_entries=semantic.max_entries, ttl_s=settings.ttl_s, mirror=mirror)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+from switchyard.storage.log_memory import memory_search, memory_spend
 from switchyard.types.health import DeploymentHealth
-from switchyard.types.logs import RequestLog
+from switchyard.types.logs import LogPage, LogQuery, RequestLog, SpendQuery, SpendRow
 
 
 class MemoryLogStore:
@@ -21,6 +22,27 @@ class MemoryLogStore:
     def query(self, limit: int = 100) -> list[RequestLog]:
         with self._lock:
             return list(reversed(self._records[-limit:]))
+
+    def search(self, query: LogQuery) -> LogPage:
+        with self._lock:
+            records = list(self._records)
+        return memory_search(records, query)
+
+    def get(self, request_id: str) -> RequestLog | None:
+        with self._lock:
+            found = [r for r in self._records if r.request_id == request_id]
+        return max(found, key=lambda r: r.ts) if found else None
+
+    def spend(self, query: SpendQuery) -> list[SpendRow]:
+        with self._lock:
+            records = list(self._records)
+        return memory_spend(records, query)
+
+    def delete_before(self, ts: float) -> int:
+        with self._lock:
+            kept = [r for r in self._records if r.ts >= ts]
+            deleted, self._records = len(self._records) - len(kept), kept
+        return deleted
 
     def close(self) -> None:
         return None

@@ -1,22 +1,19 @@
-"""Authentication: with a master key configured, every call must present it."""
+"""Authentication: the master key, a virtual key, or nobody on an open gateway (see switchyard.auth)."""
 
 from __future__ import annotations
 
-import hmac
-
-from switchyard.errors import AuthenticationError
+from switchyard.auth.authenticator import Authenticator
 from switchyard.pipeline.context import RequestContext
 
 
-class MasterKeyAuth:
-    def __init__(self, master_key: str) -> None:
-        self._key = master_key.encode()
+class AuthStage:
+    """Runs before the body is decoded (``Pipeline.authenticate``); sets ``ctx.principal``."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._authenticator = authenticator
 
     async def before(self, ctx: RequestContext) -> None:
-        if ctx.api_key is None:
-            raise AuthenticationError("You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.")
-        if not hmac.compare_digest(ctx.api_key.encode(), self._key):
-            raise AuthenticationError("Incorrect API key provided.")
+        ctx.principal = await self._authenticator.authenticate(ctx.api_key)
 
     def after(self, ctx: RequestContext) -> None:
         return None

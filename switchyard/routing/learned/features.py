@@ -28,6 +28,8 @@ class TfidfFeatures:
     ngram_max: int = 2
     projection: FloatArray | None = None
     length_feature: bool = True
+    # Answers need single-character tokens too (multiple-choice letters); prompts use sklearn's default.
+    token_pattern: str = TOKEN.pattern
 
     @property
     def dim(self) -> int:
@@ -36,7 +38,7 @@ class TfidfFeatures:
 
     def sparse(self, text: str) -> tuple[NDArray[np.intp], FloatArray]:
         """Indices and l2-normalised sublinear tf-idf values of one text (sklearn's transform)."""
-        tokens = TOKEN.findall(text.lower())
+        tokens = re.findall(self.token_pattern, text.lower())
         grams: list[str] = list(tokens)
         for n in range(2, self.ngram_max + 1):
             grams.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
@@ -72,7 +74,10 @@ class TfidfFeatures:
         return arrays
 
     def meta(self) -> dict[str, object]:
-        return {"kind": "tfidf", "ngram_max": self.ngram_max, "length_feature": self.length_feature}
+        meta: dict[str, object] = {"kind": "tfidf", "ngram_max": self.ngram_max, "length_feature": self.length_feature}
+        if self.token_pattern != TOKEN.pattern:  # files with the default stay byte-compatible
+            meta["token_pattern"] = self.token_pattern
+        return meta
 
     @classmethod
     def from_arrays(
@@ -87,6 +92,7 @@ class TfidfFeatures:
             ngram_max=int(ngram) if isinstance(ngram, int) else 2,
             projection=None if projection is None else np.asarray(projection, dtype=np.float64),
             length_feature=bool(meta.get("length_feature", True)),
+            token_pattern=str(meta.get("token_pattern", TOKEN.pattern)),
         )
 
 
@@ -96,13 +102,21 @@ def length_feature(text: str) -> float:
 
 
 def fit_tfidf(
-    texts: list[str], *, max_features: int = 30000, svd_dims: int = 0, seed: int = 0, length: bool = True
+    texts: list[str],
+    *,
+    max_features: int = 30000,
+    svd_dims: int = 0,
+    seed: int = 0,
+    length: bool = True,
+    token_pattern: str = TOKEN.pattern,
 ) -> TfidfFeatures:
     """Fit the vocabulary and idf (scikit-learn, training only); ``svd_dims > 0`` adds an LSA projection."""
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    vectorizer = TfidfVectorizer(sublinear_tf=True, min_df=2, ngram_range=(1, 2), max_features=max_features)
+    vectorizer = TfidfVectorizer(
+        sublinear_tf=True, min_df=2, ngram_range=(1, 2), max_features=max_features, token_pattern=token_pattern
+    )
     matrix = vectorizer.fit_transform(texts)
     vocabulary = {str(k): int(v) for k, v in vectorizer.vocabulary_.items()}
     idf = np.asarray(vectorizer.idf_, dtype=np.float64)
@@ -111,7 +125,7 @@ def fit_tfidf(
         dims = min(svd_dims, matrix.shape[1] - 1, matrix.shape[0] - 1)
         svd = TruncatedSVD(dims, random_state=seed).fit(matrix)
         projection = np.asarray(svd.components_.T, dtype=np.float64)
-    return TfidfFeatures(vocabulary, idf, 2, projection, length)
+    return TfidfFeatures(vocabulary, idf, 2, projection, length, token_pattern)
 
 
 STAT_NAMES = (

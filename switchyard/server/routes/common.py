@@ -9,12 +9,15 @@ from typing import Any
 
 from starlette.requests import Request
 
+from switchyard.auth.authenticator import Authenticator
 from switchyard.config.schema import Config
 from switchyard.errors import InvalidRequestError
+from switchyard.observability.logs import bind_request_id
 from switchyard.pipeline.context import RequestContext
 from switchyard.pipeline.runner import Pipeline
 from switchyard.routing.options import DEFAULT_OPTIONS, RouteOptions
-from switchyard.storage.protocols import LogSink, LogStore
+from switchyard.storage.logs_protocol import LogBackend, SyncLogStore
+from switchyard.storage.protocols import LogSink
 
 
 class RequestIds:
@@ -32,10 +35,12 @@ class RequestIds:
 class Services:
     config: Config
     pipeline: Pipeline
-    log_store: LogStore | None
+    log_store: SyncLogStore | LogBackend | None
     log_sink: LogSink
     ready: bool = False
     ids: RequestIds = field(default_factory=RequestIds)
+    # Who is calling: the master key, a virtual key, or nobody on an open gateway (admin routes use it too).
+    authenticator: Authenticator | None = None
 
 
 _FLOAT_OPTIONS = {
@@ -58,6 +63,10 @@ def route_options(request: Request) -> RouteOptions:
             found[_FLOAT_OPTIONS[raw_name]] = _number(name, value, float, 0.0, 86400.0)
         elif raw_name == b"x-switchyard-num-retries":
             found["num_retries"] = _number(name, value, int, 0, 10)
+        elif raw_name == b"x-switchyard-router-threshold":
+            found["router_threshold"] = _number(name, value, float, 0.0, 1.0)
+        elif raw_name == b"x-switchyard-cost-weight":
+            found["cost_weight"] = _number(name, value, float, -1.0, 1e9)  # the router rejects < 0
         elif raw_name == b"x-switchyard-pin":
             found["pin"] = value
         elif raw_name == b"x-switchyard-exclude":
@@ -80,9 +89,22 @@ def new_context(request: Request, endpoint: str, ids: RequestIds) -> RequestCont
     request_id = headers.get("x-request-id")
     if not request_id or len(request_id) > 128 or not request_id.isprintable():
         request_id = ids.next()
+    bind_request_id(request_id)  # every log line written while serving this request carries it
     auth = headers.get("authorization")
     if auth is not None and auth[:7].lower() == "bearer ":
         key: str | None = auth[7:].strip() or None
     else:
         key = headers.get("x-api-key") or None
-    return RequestContext(request_id, endpoint, key)
+    ctx = RequestContext(request_id, endpoint, key)
+    ctx.cache_headers = _cache_headers(request)
+    return ctx
+
+
+def _cache_headers(request: Request) -> dict[str, str] | None:
+    """The caller's cache controls, as sent; the cache validates them (a bad value is a 400 from the pipeline)."""
+    found: dict[str, str] | None = None
+    for raw_name, raw_value in request.scope["headers"]:
+        if raw_name == b"cache-control" or raw_name.startswith(b"x-switchyard-cache-"):
+            found = found or {}
+            found[raw_name.decode("latin-1")] = raw_value.decode("latin-1").strip()
+    return found

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from switchyard.errors import ModelNotFoundError, SwitchyardError
+from switchyard.pipeline.stages.access import may_use
 from switchyard.providers.base import ChatCall, EmbedCall, Reply
 from switchyard.server.decode import decode, read_body
 from switchyard.server.envelope import error_body, error_response
@@ -73,6 +74,10 @@ def routes(services: Services) -> list[Route]:
             await pipeline.authenticate(ctx)
         except SwitchyardError as exc:
             return error_response(exc, ctx.headers())
+        if ctx.principal is not None and ctx.principal.allowed_models is not None:
+            # A key limited to some groups sees only those.
+            mine = ModelList([card for card in cards if may_use(ctx.principal, card.id)])
+            return Response(msgspec.json.encode(mine), 200, ctx.headers(), media_type=_JSON)
         return Response(models_body, 200, ctx.headers(), media_type=_JSON)
 
     async def get_model(request: Request) -> Response:
@@ -80,7 +85,7 @@ def routes(services: Services) -> list[Route]:
         name = request.path_params["model"]
         try:
             await pipeline.authenticate(ctx)
-            body = cards_by_id.get(name)
+            body = cards_by_id.get(name) if may_use(ctx.principal, name) else None
             if body is None:
                 raise ModelNotFoundError(f"The model `{name}` does not exist.", param="model")
         except SwitchyardError as exc:

