@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 import yaml
 from _harness import cpu_seconds, free_port
+from _progress import phases
 from rich.console import Console
 from rich.table import Table
 
@@ -150,10 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.redis_url:
         backends.append(("redis", {"enabled": True, "backend": "redis", "redis_url": args.redis_url}))
     results: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix="switchyard-bench-cache-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="switchyard-bench-cache-") as tmp, phases(2 + 4 * len(backends)) as bar:
         off = Gateway({"enabled": False}, Path(tmp) / "off")
         try:
             for mode in ("plain", "stream"):
+                bar.begin(f"no cache, {mode}")
                 results.append(measure(off, "-", mode, "off", args))
         finally:
             off.stop()
@@ -162,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 for mode in ("plain", "stream"):
                     for case in ("miss", "hit"):
+                        bar.begin(f"{name} {mode} {case}")
                         results.append(measure(gateway, name, mode, case, args))
             finally:
                 gateway.stop()

@@ -42,6 +42,7 @@ from _failover_gateways import (
 )
 from _failover_scenarios import SCENARIOS, Ctx, FakeOpenAI, Scenario, Upstreams
 from _harness import Processes, cpus, free_port, install_signal_handlers, log
+from _progress import Phases, phases
 from rich.console import Console
 from rich.table import Table
 
@@ -182,9 +183,10 @@ def _run_scenario(s: Scenario, gateway: Gateway, ups: Upstreams, base: dict[str,
     return row
 
 
-def run_switchyard(scenarios: list[Scenario], procs: Processes, workdir: Path, cpu: int) -> TargetResult:
+def run_switchyard(scenarios: list[Scenario], procs: Processes, workdir: Path, cpu: int, bar: Phases) -> TargetResult:
     result = TargetResult("switchyard", version("switchyard"))
     for s in scenarios:
+        bar.begin(f"switchyard {s.key}")
         ups = _upstreams(s)
         warm = FakeOpenAI(api_key=KEY).start()
         gateway = None
@@ -210,7 +212,7 @@ def run_switchyard(scenarios: list[Scenario], procs: Processes, workdir: Path, c
     return result
 
 
-def run_litellm(scenarios: list[Scenario], procs: Processes, workdir: Path, cpu: int) -> TargetResult:
+def run_litellm(scenarios: list[Scenario], procs: Processes, workdir: Path, cpu: int, bar: Phases) -> TargetResult:
     result = TargetResult("litellm", version("litellm"))
     groups: dict[str, list[Scenario]] = {}
     for s in scenarios:
@@ -230,6 +232,7 @@ def run_litellm(scenarios: list[Scenario], procs: Processes, workdir: Path, cpu:
             base, text = _baseline(gateway)
             result.baselines.append(base)
             for s in members:
+                bar.begin(f"litellm {s.key}")
                 row = _run_scenario(s, gateway, ups[s.key], base, text)
                 row.setup = {"switchyard": setups[s.key], "litellm": _litellm_part(setups[s.key], config)}
                 row.litellm_unmapped = litellm_parts(setups[s.key])[3]
@@ -401,12 +404,16 @@ def main(argv: list[str] | None = None) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     console = Console(width=None if sys.stdout.isatty() else 200)
     results: list[TargetResult] = []
-    with tempfile.TemporaryDirectory(prefix="failover-") as tmp, Processes(Path(tmp)) as procs:
+    with (
+        tempfile.TemporaryDirectory(prefix="failover-") as tmp,
+        Processes(Path(tmp)) as procs,
+        phases(len(args.targets) * len(scenarios)) as bar,
+    ):
         for target in args.targets:
             started = time.monotonic()
             runner = run_switchyard if target == "switchyard" else run_litellm
             try:
-                result = runner(scenarios, procs, Path(tmp), gateway_cpu)
+                result = runner(scenarios, procs, Path(tmp), gateway_cpu, bar)
             except Exception as exc:  # noqa: BLE001 - report the other target anyway
                 log(f"{target}: {traceback.format_exc()}")
                 result = TargetResult(target, error=str(exc))

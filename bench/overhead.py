@@ -31,6 +31,7 @@ from _harness import (
     log,
     rss_mb,
 )
+from _progress import Phases, phases
 from _report import (
     CLOSED_LOOP_NOTE,
     Run,
@@ -139,8 +140,14 @@ def measure(target: Target, mode: str, conc: int, args: argparse.Namespace, cpus
 
 
 def bench_target(
-    start: Callable[[], Target], name: str, procs: Processes, args: argparse.Namespace, cpus: tuple[int, int]
+    start: Callable[[], Target],
+    name: str,
+    procs: Processes,
+    args: argparse.Namespace,
+    cpus: tuple[int, int],
+    bar: Phases,
 ) -> tuple[list[Run], Startup]:
+    bar.begin(f"{name}: starting")
     try:
         target = start()
     except Exception as exc:  # noqa: BLE001 - one target failing to start must not lose the others' results
@@ -155,6 +162,7 @@ def bench_target(
                 if target.proc is not None and not target.proc.alive():
                     log(f"{name} is no longer running:\n{target.proc.tail()}")
                     return runs, dataclasses.replace(startup, error=f"exited with {target.proc.popen.returncode}")
+                bar.begin(f"{name}: {mode} at {conc} connections")
                 runs.append(measure(target, mode, conc, args, cpus))
     finally:
         if target.proc is not None and name != "direct":
@@ -209,10 +217,11 @@ def main(argv: list[str] | None = None) -> int:
             "switchyard": lambda: _targets.switchyard(procs, upstream, workdir, gateway_cpu),
             "litellm": lambda: _targets.litellm(procs, upstream, workdir, gateway_cpu),
         }
-        for name in args.targets:
-            target_runs, startup = bench_target(starters[name], name, procs, args, (gateway_cpu, load_cpu))
-            runs += target_runs
-            startups.append(startup)
+        with phases(len(args.targets) * (1 + len(args.modes) * len(args.concurrency))) as bar:
+            for name in args.targets:
+                target_runs, startup = bench_target(starters[name], name, procs, args, (gateway_cpu, load_cpu), bar)
+                runs += target_runs
+                startups.append(startup)
         args.output_dir.mkdir(parents=True, exist_ok=True)
         for name in ("nginx", "switchyard", "litellm"):  # their own output, kept beside the results
             log_file = workdir / f"{name}.log"

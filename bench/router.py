@@ -17,12 +17,15 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import msgspec
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _progress import phases  # noqa: E402 - bench/ is on the path when run as a script
 
 from switchyard.accounting.tokens import TokenCounter  # noqa: E402
 from switchyard.config.schema import Config  # noqa: E402
@@ -82,19 +85,25 @@ def main() -> None:
         for t in texts
     ]
     n = len(requests)
+    stack = ExitStack()
     rows = []
+    bar = stack.enter_context(phases(7))
     for kind in ("learned", "length", "random"):
+        bar.begin(f"{kind} router, with features")
         group = router(kind)
         full = timed(lambda i, g=group: g.decide(requests[i % n], DEFAULT_OPTIONS), args.requests)
         decider = group.decider
         if isinstance(decider, ThresholdDecider):  # replay with the scores precomputed: no featurisation
             scores = {prompt_text(r): decider._score(prompt_text(r)) for r in requests}
             decider._score = scores.__getitem__
+        bar.begin(f"{kind} router, features precomputed")
         bare = timed(lambda i, g=group: g.decide(requests[i % n], DEFAULT_OPTIONS), args.requests)
         rows.append((kind, bare, full))
+    bar.begin("cascade answer scorer")
     answers = [["the answer is " + t[:40]] for t in texts[:200]]
     scorer = fit_scorer(texts[:200], answers, np.array([[i % 2] for i in range(200)], dtype=float), ["any"])
     cascade = timed(lambda i: scorer.score("cheap", texts[i % n], answers[i % 200][0], -0.3), args.requests)
+    stack.close()  # the bar ends before the table prints
 
     print(f"router decision overhead, {args.requests} requests over {n} prompts (ms)\n")
     print("| router | p50 w/o features | p99 w/o features | p50 with features | p99 with features |")

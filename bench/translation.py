@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import msgspec  # noqa: E402
+from _progress import phases  # noqa: E402 - bench/ is on the path when run as a script
 from multidict import CIMultiDict  # noqa: E402
 
 from switchyard.config.schema import Deployment, RouterSettings  # noqa: E402
@@ -186,8 +187,11 @@ def _rows(upstreams: tuple[Upstream, ...]) -> list[tuple[str, dict[str, Any]]]:
 
 async def _run(iterations: int, warmup: int) -> list[Timing]:
     results = []
-    for label, deployment in _rows(UPSTREAMS):
-        results.append(await _measure(label, deployment, iterations, warmup))
+    rows = list(_rows(UPSTREAMS))
+    with phases(len(rows)) as bar:
+        for label, deployment in rows:
+            bar.begin(label)
+            results.append(await _measure(label, deployment, iterations, warmup))
     return results
 
 

@@ -69,6 +69,7 @@ class Deployment(_Strict):
     priority: int = 0
     rpm: int | None = Field(None, gt=0)
     tpm: int | None = Field(None, gt=0)
+    max_concurrency: int | None = Field(None, gt=0, description="hard cap on this deployment's requests in flight")
     timeout_s: float | None = Field(None, gt=0)
     connect_timeout_s: float | None = Field(None, gt=0)
     max_connections: int = Field(256, gt=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from switchyard.config.schema import Config
 from switchyard.errors import ConfigError
@@ -66,7 +67,7 @@ def _tracing(config: Config, groups: dict[str, Group], exporter: Any) -> Tracing
         ) from None
     settings = config.observability
     deployments = {
-        target.id: UpstreamModel(target.config.provider, target.config.model)
+        target.id: UpstreamModel(target.config.provider, target.config.model, *_origin(target.config.api_base))
         for group in groups.values()
         for target in group.targets
     }
@@ -77,3 +78,11 @@ def _tracing(config: Config, groups: dict[str, Group], exporter: Any) -> Tracing
         otlp_headers=settings.otlp_headers,
         exporter=exporter,
     )
+
+
+def _origin(api_base: str | None) -> tuple[str | None, int | None]:
+    """Host and port only: an api_base may carry credentials or a query string, which must not reach a span."""
+    if api_base is None:
+        return None, None
+    parts = urlsplit(api_base)
+    return parts.hostname, parts.port

@@ -3,11 +3,12 @@
 Built only when tracing is configured (the ``otel`` extra), so a gateway without it pays nothing. The tracer
 provider belongs to the app, never the global one. An ASGI middleware opens a server span per API request,
 as a child of the caller's W3C ``traceparent``, and keeps it current while the request (and its stream) runs;
-the tracing stage fills it in once the outcome is known, and adds a client span per upstream attempt.
+the tracing stage fills it in once the outcome is known.
 
-Attempt spans are reconstructed from the executor's trace (deployment, duration, error), laid end to end from
-the request's start: the durations are exact, the start offsets are approximate (backoff pauses are not
-recorded), which the attribute ``switchyard.timing = "reconstructed"`` says.
+Each upstream attempt gets a live client span, a child of the server span: the tracing stage hangs an
+``AttemptSpans`` observer on the request's executor trace, which starts a span when the executor starts an
+attempt (hedges included) and ends it when the attempt ends, or for a stream that answered, when the stream
+ends or fails. Routing only sees the observer protocol of ``routing.trace``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from switchyard.routing.trace import Trace
+from switchyard.routing.trace import Attempt, Trace
 from switchyard.types.chat import Usage
 
 Scope = MutableMapping[str, Any]
@@ -43,6 +44,9 @@ class UpstreamModel:
 
     provider: str
     model: str
+    # Host and port of the upstream origin (never its credentials, path or query); None for a provider default.
+    address: str | None = None
+    port: int | None = None
 
 
 class Tracing:
@@ -103,6 +107,12 @@ class Tracing:
 
         return traced
 
+    def observe(self, trace_: Trace, endpoint: str) -> None:
+        """Give the request's executor trace live attempt spans under the current server span (if recording)."""
+        parent = trace.get_current_span()
+        if parent.is_recording():
+            trace_.observer = AttemptSpans(self.tracer, self._deployments, parent, _OPERATIONS.get(endpoint, "chat"))
+
     def record(
         self,
         *,
@@ -118,7 +128,9 @@ class Tracing:
         ttft_ms: float | None,
         trace_: Trace,
     ) -> None:
-        """Fill in the current server span (a no-op outside one) and add a client span per upstream attempt."""
+        """Fill in the current server span (a no-op outside one); end attempt spans the request left open."""
+        if isinstance(trace_.observer, AttemptSpans):
+            trace_.observer.close()
         span = trace.get_current_span()
         if not span.is_recording():
             return
@@ -152,38 +164,6 @@ class Tracing:
         if error_code is not None:
             attributes["error.type"] = error_code
         span.set_attributes(attributes)
-        self._attempt_spans(span, operation, group, started_wall, trace_)
-
-    def _attempt_spans(self, parent: Span, operation: str, group: str | None, started: float, trace_: Trace) -> None:
-        context = trace.set_span_in_context(parent)
-        at = int(started * 1e9)
-        for number, attempt in enumerate(trace_.attempts, 1):
-            upstream = self._deployments.get(attempt.deployment)
-            attributes: dict[str, str | int | float | bool] = {
-                "gen_ai.operation.name": operation,
-                "switchyard.deployment": attempt.deployment,
-                "switchyard.attempt": number,
-                "switchyard.timing": "reconstructed",
-            }
-            if upstream is not None:
-                attributes.update(_provider(upstream))
-                attributes["gen_ai.request.model"] = upstream.model
-            if attempt.group or group:
-                attributes["switchyard.group"] = attempt.group or group or ""
-            if attempt.hedge:
-                attributes["switchyard.hedge"] = True
-            if attempt.error:
-                attributes["error.type"] = attempt.error
-            name = f"{operation} {upstream.model if upstream else attempt.deployment}"
-            duration = int(attempt.ms * 1e6)
-            # A hedge ran beside the attempt before it, so it does not push the clock on.
-            start = at - duration if attempt.hedge else at
-            span = self.tracer.start_span(name, context, SpanKind.CLIENT, attributes, start_time=max(start, 0))
-            if attempt.error:
-                span.set_status(Status(StatusCode.ERROR, attempt.error))
-            span.end(end_time=start + duration)
-            if not attempt.hedge:
-                at += duration
 
     def shutdown(self) -> None:
         self.provider.shutdown()
@@ -192,3 +172,73 @@ class Tracing:
 def _provider(upstream: UpstreamModel) -> dict[str, str | int | float | bool]:
     # gen_ai.system is the older name of gen_ai.provider.name; both, so current and older backends read it.
     return {"gen_ai.provider.name": upstream.provider, "gen_ai.system": upstream.provider}
+
+
+class AttemptSpans:
+    """The routing.trace observer: one live client span per upstream attempt of one request."""
+
+    __slots__ = ("_tracer", "_deployments", "_context", "_operation", "_number", "_running", "_streaming")
+
+    def __init__(self, tracer: Tracer, deployments: Mapping[str, UpstreamModel], parent: Span, operation: str) -> None:
+        self._tracer = tracer
+        self._deployments = deployments
+        # Captured now: hedged attempts run in their own tasks, and a stream outlives the handler's context.
+        self._context = trace.set_span_in_context(parent)
+        self._operation = operation
+        self._number = 0
+        # A deployment has at most one attempt in flight per request (a hedge always picks another one).
+        self._running: dict[str, Span] = {}
+        self._streaming: dict[str, Span] = {}
+
+    def attempt_started(self, deployment: str, group: str) -> None:
+        self._running[deployment] = self._start(deployment, group)
+
+    def attempt_ended(self, attempt: Attempt, *, streaming: bool) -> None:
+        span = self._running.pop(attempt.deployment, None)
+        if span is None:  # refused before the call went out (the request's deadline had passed)
+            span = self._start(attempt.deployment, attempt.group)
+        if attempt.hedge:
+            span.set_attribute("switchyard.hedge", True)
+        if streaming and attempt.error is None:
+            self._streaming[attempt.deployment] = span
+        else:
+            _end(span, attempt.error)
+
+    def stream_ended(self, deployment: str, error: str | None) -> None:
+        span = self._streaming.pop(deployment, None)
+        if span is not None:
+            _end(span, error)
+
+    def close(self) -> None:
+        """At the request's end: whatever is still open was abandoned (the client went away)."""
+        for span in (*self._running.values(), *self._streaming.values()):
+            _end(span, "cancelled")
+        self._running.clear()
+        self._streaming.clear()
+
+    def _start(self, deployment: str, group: str | None) -> Span:
+        self._number += 1
+        upstream = self._deployments.get(deployment)
+        attributes: dict[str, str | int | float | bool] = {
+            "gen_ai.operation.name": self._operation,
+            "switchyard.deployment": deployment,
+            "switchyard.attempt": self._number,
+        }
+        if group:
+            attributes["switchyard.group"] = group
+        if upstream is not None:
+            attributes.update(_provider(upstream))
+            attributes["gen_ai.request.model"] = upstream.model
+            if upstream.address is not None:
+                attributes["server.address"] = upstream.address
+                if upstream.port is not None:
+                    attributes["server.port"] = upstream.port
+        name = f"{self._operation} {upstream.model if upstream else deployment}"
+        return self._tracer.start_span(name, self._context, SpanKind.CLIENT, attributes)
+
+
+def _end(span: Span, error: str | None) -> None:
+    if error is not None:
+        span.set_attribute("error.type", error)
+        span.set_status(Status(StatusCode.ERROR, error))
+    span.end()

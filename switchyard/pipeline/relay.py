@@ -120,7 +120,7 @@ class StreamRelay:
             if recorder is not None:
                 recorder.record(payload, chunk.usage is not None and not chunk.choices, _calls_tools(chunk))
             if chunk.usage is not None:
-                self._ctx.usage = chunk.usage
+                self._ctx.usage = self._open.usage = chunk.usage
                 if not chunk.choices and not self._client_usage:
                     continue
             keep.append(payload)
@@ -136,7 +136,7 @@ class StreamRelay:
             except errors.SwitchyardError as exc:
                 return keep, exc
             if event.usage is not None:
-                self._ctx.usage = event.usage
+                self._ctx.usage = self._open.usage = event.usage
             if self._recorder is not None:
                 self._recorder.record(frame, False, False)  # tool use in native frames: the cache policy decides
             keep.append(frame)

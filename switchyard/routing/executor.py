@@ -23,9 +23,11 @@ from typing import Any, TypeVar
 
 from switchyard import errors
 from switchyard.config.schema import RouterSettings
+from switchyard.limits.protocols import LimitStore, Reservation
 from switchyard.providers.base import ChatCall, EmbedCall, Reply, native_provider
 from switchyard.routing.candidates import capable, healthy
 from switchyard.routing.chunks import chat_usage, embedding_usage
+from switchyard.routing.deployment_limits import DeploymentLimits, soonest
 from switchyard.routing.health import Health
 from switchyard.routing.hedge import run_hedged
 from switchyard.routing.options import DEFAULT_OPTIONS, EMBEDDING_SHAPE, RequestShape, RouteOptions, shape_of
@@ -78,8 +80,12 @@ class Deadline:
 
 
 class Executor:
-    def __init__(self, groups: dict[str, Group], settings: RouterSettings, store: HealthStore) -> None:
+    def __init__(
+        self, groups: dict[str, Group], settings: RouterSettings, store: HealthStore, limits: LimitStore | None = None
+    ) -> None:
         self._groups = groups
+        # None unless some deployment has rpm/tpm/max_concurrency: then the request path skips it entirely.
+        self._limits = DeploymentLimits.build(limits, groups.values())
         self._settings = settings
         self._store = store
         self.health = Health(store, settings.breaker, settings.retry_budget)
@@ -130,10 +136,13 @@ class Executor:
         opened = await self._execute(group, shape_of(call.request), trace, options, chosen, stream=True)
         opened.deadline = deadline
         opened.stall_s = options.stall_timeout_s or group.policy.stall_timeout_s
-        health = self.health
+        health, limits = self.health, self._limits
 
         def ended(error: errors.SwitchyardError | None) -> None:
             health.finish(opened.deployment)
+            if limits is not None:
+                limits.settle(opened.held, opened.usage, upstream_saw_it=True)
+            trace.stream_ended(opened.deployment, error.code if error is not None else None)
             if error is not None:
                 health.outcome(opened.deployment, ok=False, counts=error.counts_against_health)
 
@@ -185,13 +194,16 @@ class Executor:
         fallback: bool,
     ) -> R:
         health = self.health
+        call = trace.observed(call, group.name)  # live attempt spans when tracing is on
         targets = healthy(group, capable(group, shape, options), health)
         ranking = group.strategy.rank(targets, RankContext(shape, self._store, time.monotonic()))
         attempts = options.num_retries + 1 if options.num_retries is not None else group.policy.attempts
         timeout = options.timeout_s or group.policy.timeout_s
         failed: dict[str, errors.SwitchyardError] = {}
         last: errors.SwitchyardError | None = None
-        for number in range(attempts):
+        limits, refused = self._limits, list[errors.RateLimitError]()
+        number = 0
+        while number < attempts:
             target = self._next(ranking, failed)
             if target is None:
                 break
@@ -201,7 +213,19 @@ class Executor:
                 if wait is None or not previous.retryable or not health.take_retry(target.id):
                     break
                 await asyncio.sleep(min(wait, deadline.left()))
+            held: Reservation | None = None
+            if limits is not None:
+                admitted = await limits.reserve(target.id, shape.prompt_tokens + shape.max_output_tokens)
+                if isinstance(admitted, errors.RateLimitError):
+                    # At its own limit: not an attempt; the next candidate is tried (the refusal is not retryable).
+                    failed[target.id] = admitted
+                    refused.append(admitted)
+                    continue
+                held = admitted
+            number += 1
             if not health.acquire(target.id):
+                if limits is not None:
+                    limits.settle(held, None, upstream_saw_it=False)
                 continue
             health.note_tokens(target.id, shape.prompt_tokens)
             backup = self._backup(ranking, target, failed, group)
@@ -220,11 +244,15 @@ class Executor:
                     trace,
                     group.name,
                 )
-            except errors.SwitchyardError as exc:
+            except BaseException as exc:
+                if limits is not None:
+                    limits.settle(held, None, upstream_saw_it=False)  # errors and cancellation free the slot
+                if not isinstance(exc, errors.SwitchyardError):
+                    raise
                 if left < timeout and isinstance(exc, errors.UpstreamTimeoutError):
                     exc = deadline.expired()
                 ms = (time.perf_counter() - started) * 1000
-                trace.attempts.append(Attempt(target.id, round(ms, 2), exc.code, group.name if fallback else None))
+                trace.record(Attempt(target.id, round(ms, 2), exc.code, group.name if fallback else None))
                 health.finish(target.id)
                 health.outcome(target.id, ok=False, counts=exc.counts_against_health)
                 if isinstance(exc, errors.UpstreamRateLimitError):
@@ -235,16 +263,25 @@ class Executor:
                 failed[target.id] = last = exc
                 continue
             ms = (time.perf_counter() - started) * 1000
-            trace.attempts.append(
-                Attempt(served.id, round(ms, 2), None, group.name if fallback else None, hedge=served is not target)
+            trace.record(
+                Attempt(served.id, round(ms, 2), None, group.name if fallback else None, hedge=served is not target),
+                stream,
             )
             trace.deployment = served.id
             trace.price = served.price
             if not stream:
                 health.finish(served.id)
+            if limits is not None:
+                if isinstance(result, OpenStream) and served is target:
+                    result.held = held  # settled when the stream ends, with the usage the relay read
+                else:
+                    usage = getattr(result, "usage", None) if served is target else None
+                    limits.settle(held, usage, upstream_saw_it=served is target)
             health.outcome(served.id, ok=True, counts=True, ms=ms, ttft=stream)
             group.strategy.observe(served.id, True, ms)
             return result
+        if last is None and refused:
+            last = soonest(refused)  # every candidate was at its own limit: 429 with the soonest reset
         if last is None:
             last = errors.NoHealthyDeploymentError(f"no deployment of {group.name!r} could take the request")
         raise last
@@ -266,7 +303,9 @@ class Executor:
             return None
         for target in ranking:
             if target is not primary and target.id not in failed and self.health.available(target.id):
-                return target
+                # A hedge takes no reservation, so a deployment with hard limits is never a hedge backup.
+                if self._limits is None or not self._limits.limited(target.id):
+                    return target
         return None
 
     def _hedge_delay(self, group: Group, target: Target) -> float | None:

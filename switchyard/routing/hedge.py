@@ -91,7 +91,7 @@ async def _settle_losers(
                 await aclose()
         # The caller frees the slot of whoever served; the loser's slot is freed here.
         health.finish(target.id)
-        trace.attempts.append(Attempt(target.id, ms, "hedge_lost", hedge=target is not primary))
+        trace.record(Attempt(target.id, ms, "hedge_lost", hedge=target is not primary))
 
 
 def _note_backup_failure(
@@ -103,6 +103,6 @@ def _note_backup_failure(
             continue
         exc = task.exception()
         error = exc if isinstance(exc, errors.SwitchyardError) else errors.UpstreamError("hedge failed")
-        trace.attempts.append(Attempt(target.id, ms, error.code, hedge=True))
+        trace.record(Attempt(target.id, ms, error.code, hedge=True))
         health.finish(target.id)
         health.outcome(target.id, ok=False, counts=error.counts_against_health)

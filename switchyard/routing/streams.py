@@ -16,9 +16,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from switchyard import errors
+from switchyard.limits.protocols import Reservation
 from switchyard.providers.base import ChatCall, ChunkStream, EventProbe, NativeProvider, NativeStream
 from switchyard.routing.chunks import probe
 from switchyard.routing.target import Target
+from switchyard.types.chat import Usage
 
 
 class _Probed(Protocol):
@@ -41,6 +43,8 @@ class OpenStream:
         "probe",
         "stall_s",
         "deadline",
+        "usage",
+        "held",
         "_on_end",
         "_ended",
     )
@@ -62,6 +66,9 @@ class OpenStream:
         self.probe = probe
         self.stall_s: float | None = None
         self.deadline: float | None = None  # loop time by which the whole stream must be done
+        # The usage the relay read (for settling a deployment's limits at the end) and that reservation.
+        self.usage: Usage | None = None
+        self.held: Reservation | None = None
         self._on_end: Callable[[errors.SwitchyardError | None], None] | None = None
         self._ended = False
 

@@ -117,7 +117,7 @@ def create_app(
     auth = AuthStage(authenticator)
     shared_health = _shared_health(config, [t.id for group in groups.values() for t in group.targets])
     health_store = shared_health or MemoryHealthStore(config.router.breaker.window_s)
-    executor = Executor(groups, config.router, health_store)
+    executor = Executor(groups, config.router, health_store, limits.store)  # deployment limits share the store
     cache = _response_cache(config)
     # Router groups (model: auto) choose among member groups; their token counts feed the capability filter.
     routers = build_routers(config, groups, counter)

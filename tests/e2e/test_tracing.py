@@ -1,11 +1,13 @@
-"""OpenTelemetry traces: a server span per request (GenAI conventions) under the caller's traceparent, a client
-span per upstream attempt, and OTLP export. In-process: create_app with an in-memory exporter, the official
-SDK talking to it through httpx's ASGI transport."""
+"""OpenTelemetry traces: a server span per request (GenAI conventions) under the caller's traceparent, a live
+client span per upstream attempt (started and ended as the attempt runs), and OTLP export. In-process:
+create_app with an in-memory exporter, the official SDK talking to it through httpx's ASGI transport."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -44,7 +46,8 @@ def make_config(tmp: Path, **observability: Any) -> Config:
                             "provider": "openai_compatible",
                             "model": "upstream-m",
                             "api_key": "k",
-                            "api_base": f"http://127.0.0.1:{free_port()}/v1",
+                            # A query in the URL, which must never reach a span.
+                            "api_base": f"http://127.0.0.1:{free_port()}/v1?token=s3cret",
                         }
                     ],
                     "fallbacks": {"default": ["demo"]},
@@ -98,6 +101,15 @@ def test_server_span_continues_the_callers_trace_with_genai_attributes(
     assert attempt.parent is not None and span.context is not None
     assert attempt.parent.span_id == span.context.span_id
     assert attempt.attributes is not None and attempt.attributes["gen_ai.request.model"] == "demo-1"
+    assert attempt.attributes["gen_ai.provider.name"] == "demo" and attempt.attributes["switchyard.attempt"] == 1
+    assert "switchyard.timing" not in attempt.attributes  # live, no longer reconstructed afterwards
+    assert_within(attempt, span)
+
+
+def assert_within(attempt: ReadableSpan, server: ReadableSpan) -> None:
+    assert attempt.start_time is not None and attempt.end_time is not None
+    assert server.start_time is not None and server.end_time is not None
+    assert server.start_time <= attempt.start_time <= attempt.end_time <= server.end_time
 
 
 def test_without_traceparent_a_new_trace_starts(traced: tuple[AsyncOpenAI, InMemorySpanExporter]) -> None:
@@ -125,6 +137,48 @@ def test_stream_span_ends_with_the_stream_and_has_its_usage(traced: tuple[AsyncO
     assert "switchyard.ttft_ms" in attributes
 
 
+def test_a_streamed_attempt_span_lasts_until_the_stream_ends(tmp_path: Path) -> None:
+    # Straight over ASGI, because httpx's ASGI transport buffers a whole response: the first body frame the
+    # gateway sends is watched as it leaves, and at that moment the attempt must still be running.
+    exporter = InMemorySpanExporter()
+    app = create_app(make_config(tmp_path), span_exporter=exporter)
+    body = json.dumps({"model": "demo", "messages": MESSAGES, "stream": True}).encode()
+    seen: dict[str, int] = {}
+    requests = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if requests:
+            return requests.pop()
+        await asyncio.Event().wait()  # no disconnect: the gateway ends the exchange
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and message.get("body") and "first" not in seen:
+            seen["first"] = time.time_ns()
+            seen["finished_attempts"] = len(attempts(exporter))
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/chat/completions",
+        "raw_path": b"/v1/chat/completions",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"host", b"gateway")],
+        "client": ("127.0.0.1", 1),
+        "server": ("gateway", 80),
+    }
+    asyncio.run(app(scope, receive, send))
+    (attempt,) = attempts(exporter)
+    assert seen["finished_attempts"] == 0
+    assert attempt.end_time is not None and attempt.end_time > seen["first"]
+    assert attempt.attributes is not None and "error.type" not in attempt.attributes
+    assert_within(attempt, server_span(exporter))
+
+
 def test_each_upstream_attempt_is_a_client_span_and_fallbacks_are_recorded(
     traced: tuple[AsyncOpenAI, InMemorySpanExporter],
 ) -> None:
@@ -137,6 +191,13 @@ def test_each_upstream_attempt_is_a_client_span_and_fallbacks_are_recorded(
     assert failed.attributes["error.type"] and failed.status.status_code is StatusCode.ERROR
     assert served.attributes["switchyard.deployment"] == "demo/0" and "error.type" not in served.attributes
     assert failed.end_time is not None and served.start_time is not None and failed.end_time <= served.start_time
+    assert failed.attributes["server.address"] == "127.0.0.1" and "server.port" in failed.attributes
+    assert failed.attributes["switchyard.attempt"] == 1 and served.attributes["switchyard.attempt"] == 2
+    assert served.attributes["switchyard.group"] == "demo"
+    assert not any("s3cret" in str(value) for value in failed.attributes.values())
+    server = server_span(exporter)
+    assert_within(failed, server)
+    assert_within(served, server)
     attributes = dict(server_span(exporter).attributes or {})
     assert attributes["switchyard.attempts"] == 2
     assert str(attributes["switchyard.fallbacks"]).startswith("flaky>demo:")

@@ -61,7 +61,7 @@ class TracingStage:
         self._tracing = tracing
 
     async def before(self, ctx: RequestContext) -> None:
-        return None
+        self._tracing.observe(ctx.trace, ctx.endpoint)  # live attempt spans, before the executor runs
 
     def after(self, ctx: RequestContext) -> None:
         self._tracing.record(

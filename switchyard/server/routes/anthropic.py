@@ -23,6 +23,8 @@ from starlette.routing import Route
 
 from switchyard.errors import SwitchyardError
 from switchyard.pipeline.context import RequestContext
+from switchyard.pipeline.routed import resolve
+from switchyard.pipeline.stages.access import AccessStage
 from switchyard.providers.base import ANTHROPIC_MESSAGES, ChatCall, NativeBody, Reply
 from switchyard.server.decode import decode, read_body
 from switchyard.server.formats.anthropic_errors import error_event, error_response
@@ -58,6 +60,7 @@ def routes(services: Services) -> list[Route]:
     pipeline = services.pipeline
     ids = services.ids
     limit = services.config.server.max_request_bytes
+    access = AccessStage()  # count_tokens checks model access itself: it does not run the pipeline
 
     async def messages(request: Request) -> Response | SSEResponse:
         ctx = new_context(request, "/v1/messages", ids)
@@ -88,7 +91,9 @@ def routes(services: Services) -> list[Route]:
             body = await read_body(request, limit)
             await pipeline.authenticate(ctx)
             chat = to_chat(decode(body, _decoder), counting=True)
-            pipeline.executor.group(chat.model)  # an unknown model is a 404, as for /v1/messages
+            ctx.model_group = chat.model
+            resolve(pipeline.executor, pipeline.routers, chat.model)  # unknown is a 404; router groups count
+            await access.before(ctx)  # a key limited to some models may count only for those (403)
         except SwitchyardError as exc:
             return error_response(exc, _headers(ctx), ctx.request_id)
         answer = _encode(TokenCount(estimate_input_tokens(chat)))

@@ -37,6 +37,8 @@ def routes(services: Services) -> list[Route]:
     ids = services.ids
     limit = services.config.server.max_request_bytes
     cards = [ModelCard(name, g.created, "switchyard") for name, g in pipeline.executor.groups.items()]
+    # Router groups (``model: auto``) are called like any model, so they are listed like one.
+    cards += [ModelCard(name, r.created, "switchyard") for name, r in pipeline.routers.items()]
     models_body = msgspec.json.encode(ModelList(cards))
     cards_by_id = {card.id: msgspec.json.encode(card) for card in cards}
 
