@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.gateway_process import GatewayProcess
+from tests.governance_modes import MODES, GovernanceMode
 from tests.services import PostgresServer, RedisServer
 
 GatewayFactory = Callable[..., GatewayProcess]
@@ -52,3 +53,13 @@ def postgres_server() -> Iterator[PostgresServer]:
     server = PostgresServer()
     yield server
     server.remove()
+
+
+@pytest.fixture(scope="module", params=MODES)
+def governance_mode(request: pytest.FixtureRequest) -> GovernanceMode:
+    """Each governance test runs twice: embedded (SQLite, in-process) and scale-out (PostgreSQL + Redis)."""
+    if request.param == "embedded":
+        return GovernanceMode("embedded")
+    redis: RedisServer = request.getfixturevalue("redis_server")
+    postgres: PostgresServer = request.getfixturevalue("postgres_server")
+    return GovernanceMode("scaleout", redis, postgres)

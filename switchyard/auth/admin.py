@@ -83,12 +83,15 @@ class AdminService:
             record.team_id if "team_id" in update else None, record.user_id if "user_id" in update else None
         )
         await self._write(record, what="key alias")
-        self._auth.forget(record.key_hash)
+        self._auth.forget_all()  # also the previous secret's entry, if a rotation's grace period is running
         return key_view(record, time.time())
 
-    async def rotate_key(self, caller: Principal, key_id: str) -> KeyCreated:
-        """A new secret for the same key; the old one stops working here at once (elsewhere within the TTL)."""
+    async def rotate_key(self, caller: Principal, key_id: str, grace_s: float = 0.0) -> KeyCreated:
+        """A new secret for the same key. The old one keeps working for ``grace_s`` seconds, then (or at once,
+        without a grace period) stops: here at once, on other instances within the auth cache TTL."""
         record = await self._key(caller, key_id)
+        # A team admin must not mint a new secret for (or revoke) an admin or viewer key that sits in its team.
+        roles.check_grant(caller, record.role, record.team_id)
         if record.revoked_at is not None:
             raise InvalidRequestError("A revoked key cannot be rotated; create a new one.", param="id")
         secret, now = new_secret(), time.time()
@@ -97,16 +100,19 @@ class AdminService:
             record, key_hash=hash_key(secret), prefix=display_prefix(secret), updated_at=now
         )
         await self._write(record, what="key")
+        if grace_s > 0:
+            await self._store.add_grace(old_hash, record.id, now + grace_s)
         self._auth.forget(old_hash)
         return key_created(record, secret, now)
 
     async def revoke_key(self, caller: Principal, key_id: str) -> KeyView:
         record = await self._key(caller, key_id)
+        roles.check_grant(caller, record.role, record.team_id)
         if record.revoked_at is None:
             now = time.time()
             record = msgspec.structs.replace(record, revoked_at=now, updated_at=now)
             await self._write(record, what="key")
-        self._auth.forget(record.key_hash)
+        self._auth.forget_all()  # also the previous secret's entry, if a rotation's grace period is running
         return key_view(record, time.time())
 
     async def _key(self, caller: Principal, key_id: str) -> KeyRecord:
@@ -189,6 +195,7 @@ class AdminService:
             now = time.time()
             record = msgspec.structs.replace(record, deleted_at=now, updated_at=now)
             await self._write(record, what="user")
+        self._auth.forget_all()  # the user's keys stop authenticating (see principal.refusal)
         return record
 
     # --- shared -------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from switchyard.auth.principal import build_principal, refusal
 from switchyard.auth.secrets import hash_key, is_virtual
 from switchyard.errors import AuthenticationError, StoreUnavailableError
-from switchyard.storage.keys_protocol import KeyStore, TeamRecord
+from switchyard.storage.keys_protocol import KeyRecord, KeyStore, TeamRecord, UserRecord
 from switchyard.types.identity import MASTER, Principal
 
 _NO_KEY = "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'."
@@ -46,8 +46,13 @@ class Authenticator:
         self.open = self._master is None
 
     async def start(self) -> None:
-        if self.open:
+        """After the key store started. Until then (a database down at boot) the gateway is closed, see boot.py."""
+        if self._master is None:
             self.open = not await self._store.any_keys()
+
+    def close_until_started(self) -> None:
+        """The key store is not up yet: refuse everyone but the master key rather than serving an open gateway."""
+        self.open = False
 
     async def authenticate(self, api_key: str | None) -> Principal | None:
         """The caller's principal; None on an open gateway. ``AuthenticationError`` when refused."""
@@ -98,15 +103,23 @@ class Authenticator:
         return entry
 
     async def _load(self, key_hash: str) -> _Entry:
-        until = time.monotonic() + self._ttl_s
+        until, now = time.monotonic() + self._ttl_s, time.time()
         key = await self._store.key_by_hash(key_hash)
+        grace_ends: float | None = None
         if key is None:
-            return _Entry(None, None, None, until)
+            # A rotated key's previous secret, within the grace period the rotation granted: the same key.
+            grace = await self._store.grace(key_hash, now)
+            key = await self._store.get(KeyRecord, grace[0]) if grace is not None else None
+            if key is None or grace is None:
+                return _Entry(None, None, None, until)
+            grace_ends = grace[1]
         team = await self._store.get(TeamRecord, key.team_id) if key.team_id else None
-        reason = refusal(key, team, time.time())
+        user = await self._store.get(UserRecord, key.user_id) if key.user_id else None
+        reason = refusal(key, team, now, user)
         if reason is not None:
             return _Entry(None, reason, None, until)
-        return _Entry(build_principal(key, team), None, key.expires_at, until)
+        expires = min((t for t in (key.expires_at, grace_ends) if t is not None), default=None)
+        return _Entry(build_principal(key, team), None, expires, until)
 
     def _remember(self, key_hash: str, entry: _Entry) -> None:
         if self._ttl_s <= 0:

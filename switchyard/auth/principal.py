@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from switchyard.storage.keys_protocol import KeyRecord, TeamRecord
+from switchyard.storage.keys_protocol import KeyRecord, TeamRecord, UserRecord
 from switchyard.types.identity import Budget, Limits, Period, Principal
 
 
-def refusal(key: KeyRecord, team: TeamRecord | None, now: float) -> str | None:
-    """Why this key cannot authenticate now, or None when it can."""
+def refusal(key: KeyRecord, team: TeamRecord | None, now: float, user: UserRecord | None = None) -> str | None:
+    """Why this key cannot authenticate now, or None when it can. ``user``: the key's user, when it has one."""
     if key.revoked_at is not None:
         return "This API key has been revoked."
     if key.expires_at is not None and key.expires_at <= now:
         return "This API key has expired."
     if key.team_id is not None and (team is None or team.deleted_at is not None):
         return "This API key belongs to a team that no longer exists."
+    if key.user_id is not None and user is not None and user.deleted_at is not None:
+        return "This API key belongs to a user that was deleted."
     return None
 
 

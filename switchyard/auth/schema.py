@@ -12,8 +12,12 @@ from msgspec import UNSET, Meta, UnsetType
 from switchyard.storage.keys_protocol import KeyRecord
 from switchyard.types.identity import Period, Role
 
-Name = Annotated[str, Meta(min_length=1, max_length=200)]
-Ref = Annotated[str, Meta(min_length=1, max_length=100)]
+# Names, ids and emails are stored in indexed text columns, and PostgreSQL text cannot hold a NUL character:
+# refused here as a 400 in both deployments rather than failing in the store.
+_NO_NUL = r"^[^\x00]*$"
+Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=_NO_NUL)]
+Ref = Annotated[str, Meta(min_length=1, max_length=100, pattern=_NO_NUL)]
+Email = Annotated[str, Meta(min_length=3, max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")]
 Count = Annotated[int, Meta(ge=1, le=1_000_000_000)]
 Usd = Annotated[float, Meta(ge=0)]
 Models = Annotated[list[Annotated[str, Meta(min_length=1, max_length=200)]], Meta(max_length=1000)]
@@ -40,6 +44,12 @@ class KeyCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     expires_at: Timestamp | None = None
     metadata: Metadata = {}
     tags: Tags = []
+
+
+class KeyRotate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Optional body of a rotation: how long the previous secret keeps working (0: it stops at once)."""
+
+    grace_s: Annotated[float, Meta(ge=0, le=30 * 86400, description="seconds, at most 30 days")] = 0.0
 
 
 class KeyUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -112,14 +122,14 @@ class TeamUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class UserCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: Name | None = None
-    email: Annotated[str, Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    email: Email | None = None
     team_id: Ref | None = None
     metadata: Metadata = {}
 
 
 class UserUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: Name | None | UnsetType = UNSET
-    email: Annotated[str, Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None | UnsetType = UNSET
+    email: Email | None | UnsetType = UNSET
     team_id: Ref | None | UnsetType = UNSET
     metadata: Metadata | UnsetType = UNSET
 

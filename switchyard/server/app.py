@@ -17,6 +17,7 @@ from switchyard import errors
 from switchyard.accounting.tokens import TokenCounter
 from switchyard.auth.admin import AdminService
 from switchyard.auth.authenticator import Authenticator
+from switchyard.auth.boot import start_or_retry
 from switchyard.cache.memory import MemoryCache
 from switchyard.cache.policy import resolve as cache_policy
 from switchyard.cache.protocols import CacheBackend, SemanticIndex
@@ -130,23 +131,30 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await key_store.start()
-        await authenticator.start()
+        async def start_keys() -> None:
+            await key_store.start()
+            await authenticator.start()
+
+        # PostgreSQL down at boot must not keep the gateway down: keys and spend history load when it is back.
+        authenticator.close_until_started()
+        retrying = [await start_or_retry("key store", start_keys)]
         await sink.start()
         if shared_health is not None:
             await shared_health.start()
         if notifier is not None:
             await notifier.start()
         if isinstance(budget.store, MemoryBudgetStore) and log_store is not None:
-            await seed_from_history(budget.store, log_store)  # spend survives a restart of a lone instance
+            spend, history = budget.store, log_store  # spend survives a restart of a lone instance
+            retrying.append(await start_or_retry("budget seeding", lambda: seed_from_history(spend, history)))
         probing = asyncio.get_running_loop().create_task(checker.run()) if checker else None
         services.ready = True
         try:
             yield
         finally:
             services.ready = False
-            if probing is not None:
-                probing.cancel()
+            for task in (probing, *retrying):
+                if task is not None:
+                    task.cancel()
             if shared_health is not None:
                 await shared_health.close()
             # Flush what was accepted before letting go of anything it might need.

@@ -31,4 +31,10 @@ def _tables() -> list[str]:
     return statements
 
 
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _tables())]
+# A rotated key's previous secret, accepted until ``until`` (unix s) when the rotation granted a grace period.
+_GRACE = (
+    "CREATE TABLE IF NOT EXISTS sy_key_grace (key_hash TEXT PRIMARY KEY, key_id TEXT NOT NULL,"
+    " valid_until DOUBLE PRECISION NOT NULL)"
+)
+
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _tables()), (2, [_GRACE])]

@@ -41,8 +41,19 @@ class PostgresKeyStore:
         self._pool: Any = None
 
     async def start(self) -> None:
-        self._pool = await asyncpg.create_pool(self._dsn, min_size=self._min_size, max_size=self._max_size)
-        async with self._pool.acquire() as conn, conn.transaction():
+        """Connect and migrate. Raises while PostgreSQL is unreachable; the gateway retries in the background."""
+        if self._pool is not None:
+            return
+        pool = await asyncpg.create_pool(self._dsn, min_size=self._min_size, max_size=self._max_size)
+        try:
+            await self._migrate(pool)
+        except BaseException:
+            pool.terminate()
+            raise
+        self._pool = pool
+
+    async def _migrate(self, pool: Any) -> None:
+        async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
             await conn.execute(VERSION_TABLE)
             rows = await conn.fetch("SELECT version FROM sy_schema_version WHERE component=$1", COMPONENT)
@@ -61,7 +72,7 @@ class PostgresKeyStore:
 
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         if self._pool is None:
-            raise StoreUnavailableError("The key store is closed.")
+            raise StoreUnavailableError("The key store is not connected; try again shortly.")
         try:
             return list(await self._pool.fetch(sql, *args, timeout=_QUERY_TIMEOUT_S))
         except asyncpg.UniqueViolationError as exc:
@@ -100,6 +111,17 @@ class PostgresKeyStore:
 
     async def any_keys(self) -> bool:
         return bool(await self._fetch("SELECT 1 FROM sy_keys LIMIT 1"))
+
+    async def add_grace(self, key_hash: str, key_id: str, until: float) -> None:
+        # Expired grace rows are dropped here: rotations are rare, so the table stays tiny without a sweeper.
+        await self._fetch("DELETE FROM sy_key_grace WHERE valid_until <= $1", time.time())
+        sql = "INSERT INTO sy_key_grace VALUES ($1, $2, $3) ON CONFLICT (key_hash) DO UPDATE SET valid_until = $3"
+        await self._fetch(sql, key_hash, key_id, until)
+
+    async def grace(self, key_hash: str, now: float) -> tuple[str, float] | None:
+        sql = "SELECT key_id, valid_until FROM sy_key_grace WHERE key_hash = $1 AND valid_until > $2"
+        rows = await self._fetch(sql, key_hash, now)
+        return (str(rows[0][0]), float(rows[0][1])) if rows else None
 
 
 def _row(record: AnyRecord) -> tuple[str, str | None, str | None, str | None, str]:

@@ -126,3 +126,9 @@ class KeyStore(Protocol):
 
     async def any_keys(self) -> bool:
         """Whether a key was ever created (an open gateway closes once one exists)."""
+
+    async def add_grace(self, key_hash: str, key_id: str, until: float) -> None:
+        """Accept the secret with ``key_hash`` for key ``key_id`` until ``until`` (a rotation's grace period)."""
+
+    async def grace(self, key_hash: str, now: float) -> tuple[str, float] | None:
+        """(key id, end of grace) for a rotated key's previous secret while its grace period lasts; else None."""

@@ -121,6 +121,17 @@ class SQLiteKeyStore:
     async def any_keys(self) -> bool:
         return bool(await asyncio.to_thread(self._run, "SELECT 1 FROM sy_keys LIMIT 1"))
 
+    async def add_grace(self, key_hash: str, key_id: str, until: float) -> None:
+        # Expired grace rows are dropped here: rotations are rare, so the table stays tiny without a sweeper.
+        await asyncio.to_thread(self._run, "DELETE FROM sy_key_grace WHERE valid_until <= ?", (time.time(),))
+        sql = "INSERT OR REPLACE INTO sy_key_grace VALUES (?, ?, ?)"
+        await asyncio.to_thread(self._run, sql, (key_hash, key_id, until))
+
+    async def grace(self, key_hash: str, now: float) -> tuple[str, float] | None:
+        sql = "SELECT key_id, valid_until FROM sy_key_grace WHERE key_hash = ? AND valid_until > ?"
+        rows = await asyncio.to_thread(self._run, sql, (key_hash, now))
+        return (str(rows[0][0]), float(rows[0][1])) if rows else None
+
 
 def _row(record: AnyRecord) -> tuple[str, str | None, str | None, str | None, str]:
     return record.id, unique_name(record), team_of(record), key_hash_of(record), msgspec.json.encode(record).decode()

@@ -14,9 +14,11 @@ from typing import Any
 import httpx
 import openai
 import pytest
+import yaml
 
 from tests.conftest import GatewayFactory
 from tests.gateway_process import SWITCHYARD, GatewayProcess
+from tests.governance_modes import GovernanceMode
 
 MASTER = "mk-e2e-admin"
 CONFIG: dict[str, Any] = {
@@ -30,8 +32,9 @@ HI = [{"role": "user", "content": "Hi"}]
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    process = GatewayProcess(CONFIG, tmp_path_factory.mktemp("admin"))
+def gateway(tmp_path_factory: pytest.TempPathFactory, governance_mode: GovernanceMode) -> Iterator[GatewayProcess]:
+    # Every test on this gateway runs in both deployments: embedded and PostgreSQL + Redis.
+    process = GatewayProcess(governance_mode.config(CONFIG), tmp_path_factory.mktemp("admin"))
     yield process
     process.stop()
 
@@ -113,6 +116,48 @@ def test_wrong_expired_revoked_and_rotated_keys_are_401(gateway: GatewayProcess)
     assert "revoked" in str(caught.value) and rotated["key"] not in str(caught.value)
 
 
+def test_rotation_grace_period_keeps_the_old_secret_working(gateway: GatewayProcess) -> None:
+    made = create_key(gateway, alias="graceful")
+    assert chat(gateway, made["key"])
+    rotated = admin(gateway, "POST", f"/admin/keys/{made['id']}/rotate", json={"grace_s": 2})
+    assert rotated.status_code == 200, rotated.text
+    new = rotated.json()["key"]
+    assert chat(gateway, made["key"]) and chat(gateway, new)  # both work during the grace period
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # the old one stops once the grace period is over
+        try:
+            chat(gateway, made["key"])
+        except openai.AuthenticationError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the old secret kept working after its grace period")
+    assert chat(gateway, new)
+    for body in ({"grace_s": -1}, {"grace_s": "soon"}, {"grace": 5}):
+        refused = admin(gateway, "POST", f"/admin/keys/{made['id']}/rotate", json=body)
+        assert refused.status_code == 400, (body, refused.text)
+    # Revoking during a grace period ends it too.
+    again = admin(gateway, "POST", f"/admin/keys/{made['id']}/rotate", json={"grace_s": 600}).json()["key"]
+    assert chat(gateway, new) and chat(gateway, again)
+    assert admin(gateway, "DELETE", f"/admin/keys/{made['id']}").status_code == 200
+    for key in (new, again):
+        with pytest.raises(openai.AuthenticationError):
+            chat(gateway, key)
+
+
+def test_deleting_a_user_disables_the_users_keys(gateway: GatewayProcess) -> None:
+    user = admin(gateway, "POST", "/admin/users", json={"name": "leaver", "email": "leaver@example.com"}).json()
+    other = admin(gateway, "POST", "/admin/users", json={"name": "stayer"}).json()
+    leaver_key = create_key(gateway, user_id=user["id"])["key"]
+    stayer_key = create_key(gateway, user_id=other["id"])["key"]
+    assert chat(gateway, leaver_key) and chat(gateway, stayer_key)
+    assert admin(gateway, "DELETE", f"/admin/users/{user['id']}").status_code == 200
+    with pytest.raises(openai.AuthenticationError) as caught:
+        chat(gateway, leaver_key)
+    assert "user" in str(caught.value)
+    assert chat(gateway, stayer_key)
+
+
 def test_lists_show_prefixes_never_secrets_or_hashes(gateway: GatewayProcess) -> None:
     made = create_key(gateway, alias="listed", tags=["t"], metadata={"owner": "ops"})
     listed, cursor, pages = [], None, 0
@@ -133,15 +178,24 @@ def test_lists_show_prefixes_never_secrets_or_hashes(gateway: GatewayProcess) ->
     assert made["key"] not in shown and made["key"][14:] not in shown
 
 
-def test_database_never_holds_the_plaintext_key(gateway: GatewayProcess) -> None:
+def test_database_never_holds_the_plaintext_key(gateway: GatewayProcess, governance_mode: GovernanceMode) -> None:
     made = create_key(gateway, alias="on-disk")
     assert chat(gateway, made["key"])
+    secret_part = made["key"][14:].encode()
+    assert made["key"] not in gateway.output()
+    if not governance_mode.embedded:  # every row of every table of the gateway's PostgreSQL database
+        assert gateway.config_path is not None
+        database = str(yaml.safe_load(gateway.config_path.read_text())["server"]["database_url"]).rsplit("/", 1)[1]
+        tables = governance_mode.sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'", database)
+        assert "sy_keys" in tables.split()
+        for table in tables.split():
+            rows = governance_mode.sql(f"SELECT * FROM {table}", database)
+            assert secret_part.decode() not in rows, table
+        return
     files = [path for path in Path(gateway.data_dir).rglob("*") if path.is_file()]
     assert any(path.name.startswith("switchyard.db") for path in files)
-    secret_part = made["key"][14:].encode()
     for path in files:
         assert secret_part not in path.read_bytes(), path
-    assert made["key"] not in gateway.output()
 
 
 def test_team_admin_is_confined_to_its_team(gateway: GatewayProcess) -> None:
@@ -231,11 +285,12 @@ def test_openapi_documents_every_admin_route(gateway: GatewayProcess) -> None:
             assert not response.json()["error"]["message"].startswith("Unknown path"), (method, path)
 
 
-def test_keys_survive_a_restart(start_gateway: GatewayFactory) -> None:
-    first = start_gateway(CONFIG)
+def test_keys_survive_a_restart(start_gateway: GatewayFactory, governance_mode: GovernanceMode) -> None:
+    config = governance_mode.config(CONFIG)
+    first = start_gateway(config)
     made = create_key(first)
     first.stop()
-    again = GatewayProcess(CONFIG, first.data_dir.parent)  # the same directory, so the same database file
+    again = GatewayProcess(config, first.data_dir.parent)  # the same directory, so the same database file
     try:
         assert again.data_dir == first.data_dir and chat(again, made["key"])
     finally:
@@ -243,6 +298,7 @@ def test_keys_survive_a_restart(start_gateway: GatewayFactory) -> None:
 
 
 def test_open_gateway_without_master_key(demo_gateway: GatewayProcess) -> None:
+    # Single-mode on purpose: the zero-config gateway of `make serve` is embedded by definition.
     # No master key and no keys: models answer anyone (as before keys existed), the admin API nobody.
     assert chat(demo_gateway, "anything")
     refused = httpx.post(demo_gateway.base_url + "/admin/keys", json={}, timeout=10)

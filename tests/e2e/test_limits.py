@@ -17,6 +17,7 @@ from aiohttp import web
 
 from tests.conftest import GatewayFactory
 from tests.gateway_process import GatewayProcess, free_port
+from tests.governance_modes import GovernanceMode
 
 MASTER = "sk-master-limits"
 HELLO = [{"role": "user", "content": "hello"}]
@@ -29,6 +30,12 @@ def config(limits: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]
     return {"server": {"master_key": MASTER}, "model_groups": {"demo": group}, **extra}
 
 
+@pytest.fixture
+def start(start_gateway: GatewayFactory, governance_mode: GovernanceMode) -> GatewayFactory:
+    """``start_gateway`` in each deployment: every test here runs embedded and on PostgreSQL + Redis."""
+    return lambda cfg: start_gateway(governance_mode.config(cfg))
+
+
 def client(gateway: GatewayProcess, key: str = MASTER) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{gateway.base_url}/v1", api_key=key, max_retries=0)
 
@@ -39,8 +46,8 @@ def create_key(gateway: GatewayProcess, **fields: Any) -> str:
     return str(response.json()["key"])
 
 
-def test_rpm_refusal_is_a_429_with_retry_after_and_ratelimit_headers(start_gateway: GatewayFactory) -> None:
-    gateway = start_gateway(config({"rpm": 3}))
+def test_rpm_refusal_is_a_429_with_retry_after_and_ratelimit_headers(start: GatewayFactory) -> None:
+    gateway = start(config({"rpm": 3}))
     sdk = client(gateway)
     remaining = []
     for _ in range(3):
@@ -59,8 +66,8 @@ def test_rpm_refusal_is_a_429_with_retry_after_and_ratelimit_headers(start_gatew
     assert error.response.headers["x-request-id"]
 
 
-def test_embeddings_share_the_groups_limits(start_gateway: GatewayFactory) -> None:
-    gateway = start_gateway(config({"rpm": 2, "tpm": 100_000}))
+def test_embeddings_share_the_groups_limits(start: GatewayFactory) -> None:
+    gateway = start(config({"rpm": 2, "tpm": 100_000}))
     sdk = client(gateway)
     raw = sdk.embeddings.with_raw_response.create(model="demo", input=["hello world", "goodbye"])
     assert len(raw.parse().data) == 2
@@ -70,8 +77,8 @@ def test_embeddings_share_the_groups_limits(start_gateway: GatewayFactory) -> No
         sdk.embeddings.create(model="demo", input="again")
 
 
-def test_exactly_n_of_3n_concurrent_requests_are_admitted(start_gateway: GatewayFactory) -> None:
-    gateway = start_gateway(config({"rpm": 10}))
+def test_exactly_n_of_3n_concurrent_requests_are_admitted(start: GatewayFactory) -> None:
+    gateway = start(config({"rpm": 10}))
     url = f"{gateway.base_url}/v1/chat/completions"
     body = {"model": "demo", "messages": HELLO}
     headers = {"authorization": f"Bearer {MASTER}"}
@@ -80,9 +87,9 @@ def test_exactly_n_of_3n_concurrent_requests_are_admitted(start_gateway: Gateway
     assert sorted(statuses) == [200] * 10 + [429] * 20
 
 
-def test_tpm_holds_within_one_requests_tokens(start_gateway: GatewayFactory) -> None:
+def test_tpm_holds_within_one_requests_tokens(start: GatewayFactory) -> None:
     tpm = 400
-    gateway = start_gateway(config({"tpm": tpm}))
+    gateway = start(config({"tpm": tpm}))
     sdk = client(gateway)
     used, largest, refused = 0, 0, 0
     for _ in range(40):
@@ -101,10 +108,10 @@ def test_tpm_holds_within_one_requests_tokens(start_gateway: GatewayFactory) -> 
     assert used >= tpm // 2
 
 
-def test_streams_are_settled_on_their_reported_usage(start_gateway: GatewayFactory) -> None:
+def test_streams_are_settled_on_their_reported_usage(start: GatewayFactory) -> None:
     # Each stream reserves ~1010 tokens (max_tokens 1000) of a 3000 TPM bucket but uses ~40: only settling on
     # the real usage lets ten streams in a row through.
-    gateway = start_gateway(config({"tpm": 3000}))
+    gateway = start(config({"tpm": 3000}))
     sdk = client(gateway)
     for _ in range(10):
         stream = sdk.chat.completions.create(
@@ -116,8 +123,8 @@ def test_streams_are_settled_on_their_reported_usage(start_gateway: GatewayFacto
         assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
 
 
-def test_concurrency_limit(start_gateway: GatewayFactory) -> None:
-    gateway = start_gateway(config({"max_concurrency": 2}, deployment={"simulate": {"latency_ms": 1500}}))
+def test_concurrency_limit(start: GatewayFactory) -> None:
+    gateway = start(config({"max_concurrency": 2}, deployment={"simulate": {"latency_ms": 1500}}))
     url = f"{gateway.base_url}/v1/chat/completions"
     headers = {"authorization": f"Bearer {MASTER}"}
 
@@ -134,8 +141,8 @@ def test_concurrency_limit(start_gateway: GatewayFactory) -> None:
         assert [status for status, _ in pool.map(send, range(2))] == [200, 200]
 
 
-def test_key_limits_apply_per_key(start_gateway: GatewayFactory) -> None:
-    gateway = start_gateway(config())
+def test_key_limits_apply_per_key(start: GatewayFactory) -> None:
+    gateway = start(config())
     first, second = create_key(gateway, rpm=2), create_key(gateway, rpm=2)
     for key in (first, second):
         sdk = client(gateway, key)
@@ -148,8 +155,8 @@ def test_key_limits_apply_per_key(start_gateway: GatewayFactory) -> None:
 PRICED = {"prices": {"per_request": 0.004}}
 
 
-def test_budget_refuses_after_spend_and_survives_restart(tmp_path: Path) -> None:
-    cfg = config(deployment=PRICED)
+def test_budget_refuses_after_spend_and_survives_restart(tmp_path: Path, governance_mode: GovernanceMode) -> None:
+    cfg = governance_mode.config(config(deployment=PRICED))  # one config for both lives: the same databases
     gateway = GatewayProcess(cfg, tmp_path)
     try:
         key = create_key(gateway, budget_usd=0.01, budget_period="daily")
@@ -224,9 +231,9 @@ def receiver() -> Iterator[Receiver]:
     receiver.close()
 
 
-def test_webhook_fires_once_per_threshold(start_gateway: GatewayFactory, receiver: Receiver) -> None:
+def test_webhook_fires_once_per_threshold(start: GatewayFactory, receiver: Receiver) -> None:
     cfg = config(deployment=PRICED, budgets={"webhook_url": receiver.url, "soft_thresholds": [0.5, 1.0]})
-    gateway = start_gateway(cfg)
+    gateway = start(cfg)
     key = create_key(gateway, budget_usd=0.01, budget_period="monthly")
     sdk = client(gateway, key)
     for _ in range(3):  # 0.004, 0.008 (crosses 0.5), 0.012 (crosses 1.0)

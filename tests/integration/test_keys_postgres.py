@@ -66,7 +66,8 @@ def test_a_key_made_on_one_instance_works_on_the_other(pair: Pair, postgres_serv
     database = dsn.rsplit("/", 1)[1]
     stored = postgres_server.psql(database, "SELECT data || key_hash FROM sy_keys")
     assert made["key"][14:] not in stored and made["prefix"] in stored
-    assert postgres_server.psql(database, "SELECT version FROM sy_schema_version WHERE component='keys'") == "1"
+    versions = "SELECT version FROM sy_schema_version WHERE component='keys' ORDER BY version"
+    assert postgres_server.psql(database, versions) == "1\n2"  # 2: rotation grace periods
 
     rotated = admin(first, "POST", f"/admin/keys/{made['id']}/rotate").json()
     with pytest.raises(openai.AuthenticationError):

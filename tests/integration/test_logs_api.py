@@ -10,17 +10,23 @@ import httpx
 from openai import OpenAI
 
 from tests.conftest import GatewayFactory
+from tests.governance_modes import GovernanceMode
 
 MASTER = "sk-master-logs-api"
 SECRET_IN_PROMPT = "sk-proj-abcdefghijklmnopqrstuvwxyz123456"
 
 
-def test_readers_filters_spend_and_redacted_bodies(start_gateway: GatewayFactory) -> None:
+def test_readers_filters_spend_and_redacted_bodies(
+    start_gateway: GatewayFactory, governance_mode: GovernanceMode
+) -> None:
+    # Runs in both deployments: SQLite (embedded) and PostgreSQL + Redis (scale-out).
     gateway = start_gateway(
-        {
-            "server": {"master_key": MASTER, "log_bodies": True, "log_redact": ["/internal-[0-9]+/"]},
-            "model_groups": {"demo": {"deployments": [{"provider": "demo", "model": "demo-1"}]}},
-        }
+        governance_mode.config(
+            {
+                "server": {"master_key": MASTER, "log_bodies": True, "log_redact": ["/internal-[0-9]+/"]},
+                "model_groups": {"demo": {"deployments": [{"provider": "demo", "model": "demo-1"}]}},
+            }
+        )
     )
     admin = httpx.Client(base_url=gateway.base_url, headers={"authorization": f"Bearer {MASTER}"}, timeout=30)
 
@@ -84,7 +90,11 @@ def test_readers_filters_spend_and_redacted_bodies(start_gateway: GatewayFactory
     assert {"/admin/logs", "/admin/logs/{request_id}", "/admin/spend"} <= set(paths)
 
     gateway.stop()
-    db = sqlite3.connect(gateway.data_dir / "switchyard.db")
-    dumped = "\n".join(str(row) for row in db.execute("SELECT * FROM request_logs"))
-    db.close()
+    if governance_mode.embedded:
+        db = sqlite3.connect(gateway.data_dir / "switchyard.db")
+        dumped = "\n".join(str(row) for row in db.execute("SELECT * FROM request_logs"))
+        db.close()
+    else:
+        dumped = governance_mode.sql("SELECT * FROM request_logs")
+        assert governance_mode.sql("SELECT count(*) FROM request_logs") == "5"  # all in PostgreSQL, none spilled
     assert SECRET_IN_PROMPT not in dumped and users[red]["key"] not in dumped and MASTER not in dumped

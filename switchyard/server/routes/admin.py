@@ -70,7 +70,7 @@ def paging(request: Request) -> tuple[int, str | None]:
     """``limit`` (1-200, default 50) and ``cursor`` from the query string."""
     params = request.query_params
     raw = params.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 200:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 200:  # "²".isdigit(), but int() refuses it
         raise InvalidRequestError("limit must be an integer from 1 to 200", param="limit")
     cursor = params.get("cursor") or None
     if cursor is not None and (len(cursor) > 100 or not cursor.isascii()):

@@ -11,6 +11,7 @@ from switchyard.auth.admin import AdminService
 from switchyard.auth.schema import (
     KeyCreate,
     KeyCreated,
+    KeyRotate,
     KeyUpdate,
     KeyView,
     TeamCreate,
@@ -18,6 +19,7 @@ from switchyard.auth.schema import (
     UserCreate,
     UserUpdate,
 )
+from switchyard.server.decode import decode, read_body
 from switchyard.server.routes.admin import Handler, admin_endpoint, json_response, paging, query_id, read_json
 from switchyard.server.routes.admin_openapi import PAGING, Page, Query, RouteDoc
 from switchyard.server.routes.common import Services
@@ -26,6 +28,7 @@ from switchyard.types.identity import Principal
 
 _key_create = msgspec.json.Decoder(KeyCreate)
 _key_update = msgspec.json.Decoder(KeyUpdate)
+_key_rotate = msgspec.json.Decoder(KeyRotate)
 _team_create = msgspec.json.Decoder(TeamCreate)
 _team_update = msgspec.json.Decoder(TeamUpdate)
 _user_create = msgspec.json.Decoder(UserCreate)
@@ -40,8 +43,8 @@ DOCS = [
              query=(_TEAM_FILTER, *PAGING), tag="keys"),
     RouteDoc("GET", "/admin/keys/{id}", "Show a key", KeyView, tag="keys"),
     RouteDoc("PATCH", "/admin/keys/{id}", "Change a key (null clears a field)", KeyView, KeyUpdate, tag="keys"),
-    RouteDoc("POST", "/admin/keys/{id}/rotate", "New secret for the key; the old one stops working", KeyCreated,
-             tag="keys"),
+    RouteDoc("POST", "/admin/keys/{id}/rotate", "New secret for the key; the old one works for grace_s more seconds",
+             KeyCreated, KeyRotate, tag="keys", body_required=False),
     RouteDoc("DELETE", "/admin/keys/{id}", "Revoke a key", KeyView, tag="keys"),
     RouteDoc("POST", "/admin/teams", "Create a team", TeamRecord, TeamCreate, 201, tag="teams"),
     RouteDoc("GET", "/admin/teams", "List teams", Page[TeamRecord], query=PAGING, tag="teams"),
@@ -77,7 +80,10 @@ def routes(services: Services, admin: AdminService) -> tuple[list[Route], list[R
         return json_response(await admin.update_key(caller, request.path_params["id"], body))
 
     async def rotate_key(request: Request, caller: Principal) -> Response:
-        return json_response(await admin.rotate_key(caller, request.path_params["id"]))
+        # The body is optional: no body (or {}) rotates without a grace period.
+        raw = await read_body(request, 64 * 1024)
+        body = decode(raw, _key_rotate) if raw.strip() else KeyRotate()
+        return json_response(await admin.rotate_key(caller, request.path_params["id"], body.grace_s))
 
     async def revoke_key(request: Request, caller: Principal) -> Response:
         return json_response(await admin.revoke_key(caller, request.path_params["id"]))

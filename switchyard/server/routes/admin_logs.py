@@ -70,7 +70,8 @@ DOCS = [
         "/admin/spend",
         "Spend rolled up by key, team, user, model, deployment or day (UTC)",
         Spend,
-        query=(Query("group_by", "key | team | user | model | deployment | day"), _SINCE, _UNTIL),
+        query=(Query("group_by", "key | team | user | model | deployment | day", values=_GROUPS, required=True),
+               _SINCE, _UNTIL),
         tag="logs",
     ),
 ]
@@ -108,7 +109,7 @@ def _status(request: Request) -> int | Literal["ok", "error"] | None:
         return "ok"
     if raw == "error":
         return "error"
-    if raw.isdigit() and 100 <= int(raw) <= 599:
+    if raw.isascii() and raw.isdigit() and 100 <= int(raw) <= 599:
         return int(raw)
     raise InvalidRequestError("status must be an HTTP status code, ok or error", param="status")
 

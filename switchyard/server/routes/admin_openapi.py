@@ -44,6 +44,8 @@ class Query:
     name: str
     description: str
     kind: str = "string"
+    values: tuple[str, ...] = ()  # the only accepted values, when there is a fixed set
+    required: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,7 @@ class RouteDoc:
     status: int = 200
     query: tuple[Query, ...] = ()
     tag: str = "admin"
+    body_required: bool = True  # False when an empty body means "all defaults"
 
 
 PAGING = (
@@ -84,8 +87,8 @@ def openapi(docs: Sequence[RouteDoc], version: str) -> dict[str, Any]:
             for name in _PATH_PARAM.findall(doc.path)
         ]
         parameters += [
-            {"name": q.name, "in": "query", "required": False, "description": q.description,
-             "schema": {"type": q.kind}}
+            {"name": q.name, "in": "query", "required": q.required, "description": q.description,
+             "schema": {"type": q.kind, **({"enum": list(q.values)} if q.values else {})}}
             for q in doc.query
         ]
         operation: dict[str, Any] = {
@@ -103,8 +106,9 @@ def openapi(docs: Sequence[RouteDoc], version: str) -> dict[str, Any]:
             },
         }
         if doc.body is not None:
+            operation["responses"]["413"] = {**error, "description": "request body larger than 64 KiB"}
             operation["requestBody"] = {
-                "required": True,
+                "required": doc.body_required,
                 "content": {"application/json": {"schema": schema_of[doc.body]}},
             }
         paths.setdefault(doc.path, {})[doc.method.lower()] = operation
