@@ -3,11 +3,13 @@
 "with features" is ``RouterGroup.decide`` as the gateway runs it for a request: capability filter (with the token
 count), prompt extraction, TF-IDF featurisation, the router head, the threshold. "without features" replays the
 same decisions with each prompt's router score computed beforehand, so it measures everything but the
-featurisation and the head (the issue's "excluding embedding"). The cascade row times the answer scorer on one
-(prompt, answer) pair, which a cascade pays once per cheap answer. Targets (issue 6): p99 <= 5 ms without
-features, <= 15 ms with them.
+featurisation and the head (the issue's "excluding embedding"). The ``minilm`` row is a learned router over MiniLM
+prompt embeddings (``--minilm-router``, trained by ``switchyard train router --kind linear-minilm``): its "with
+features" column includes the MiniLM forward pass (one thread, one prompt per request, as the gateway runs it).
+The cascade row times the answer scorer on one (prompt, answer) pair, which a cascade pays once per cheap answer.
+Targets (issue 6): p99 <= 5 ms without features, <= 15 ms with them.
 
-    .venv/bin/python bench/router.py [--requests 2000]
+    .venv/bin/python bench/router.py [--requests 2000] [--minilm-router FILE | --minilm-router none]
 """
 
 from __future__ import annotations
@@ -51,9 +53,14 @@ def prompts(count: int) -> list[str]:
     return [f"question {i}: " + "explain the routing of requests " * (i % 30 + 1) for i in range(count)]
 
 
-def router(kind: str) -> RouterGroup:
+MINILM_ROUTER = Path(__file__).resolve().parent / "results" / "routers" / "mmlu-linear-minilm.npz"
+
+
+def router(kind: str, model_path: Path | None = None) -> RouterGroup:
     demo = {"deployments": [{"provider": "demo", "model": "demo"}]}
-    spec = {"kind": kind, "members": ["cheap", "strong"], "strong_share": 0.3}
+    spec: dict[str, object] = {"kind": kind, "members": ["cheap", "strong"], "strong_share": 0.3}
+    if model_path is not None:
+        spec["model_path"] = str(model_path)
     cfg = Config.model_validate({"model_groups": {"cheap": demo, "strong": demo, "auto": {"router": spec}}})
     groups = build_groups(cfg, PROVIDERS, ProviderContext(HttpTransport(), cfg.router, None, 1))  # type: ignore[arg-type]
     counter = TokenCounter()
@@ -76,7 +83,14 @@ def timed(run: Callable[[int], object], count: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--minilm-router", default=str(MINILM_ROUTER), help="a *-minilm router file, or none")
     args = parser.parse_args()
+    minilm = None if args.minilm_router == "none" else Path(args.minilm_router)
+    if minilm is not None and not minilm.exists():
+        print(f"no MiniLM router at {minilm}: skipping the minilm row (train one, see docs/routing-eval.md)")
+        minilm = None
+    modes: list[tuple[str, str, Path | None]] = [("learned", "learned", None), ("length", "length", None)]
+    modes += [("random", "random", None)] + ([("minilm", "learned", minilm)] if minilm else [])
     texts = prompts(args.requests)
     requests = [
         msgspec.json.decode(
@@ -87,18 +101,18 @@ def main() -> None:
     n = len(requests)
     stack = ExitStack()
     rows = []
-    bar = stack.enter_context(phases(7))
-    for kind in ("learned", "length", "random"):
-        bar.begin(f"{kind} router, with features")
-        group = router(kind)
+    bar = stack.enter_context(phases(2 * len(modes) + 1))
+    for label, kind, path in modes:
+        bar.begin(f"{label} router, with features")
+        group = router(kind, path)
         full = timed(lambda i, g=group: g.decide(requests[i % n], DEFAULT_OPTIONS), args.requests)
         decider = group.decider
         if isinstance(decider, ThresholdDecider):  # replay with the scores precomputed: no featurisation
             scores = {prompt_text(r): decider._score(prompt_text(r)) for r in requests}
             decider._score = scores.__getitem__
-        bar.begin(f"{kind} router, features precomputed")
+        bar.begin(f"{label} router, features precomputed")
         bare = timed(lambda i, g=group: g.decide(requests[i % n], DEFAULT_OPTIONS), args.requests)
-        rows.append((kind, bare, full))
+        rows.append((label, bare, full))
     bar.begin("cascade answer scorer")
     answers = [["the answer is " + t[:40]] for t in texts[:200]]
     scorer = fit_scorer(texts[:200], answers, np.array([[i % 2] for i in range(200)], dtype=float), ["any"])

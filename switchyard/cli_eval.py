@@ -24,7 +24,10 @@ DataOption = Annotated[
 OutOption = Annotated[Path, typer.Option("--out", help="output folder for Markdown and PNG files")]
 SeedOption = Annotated[int, typer.Option("--seed", help="seed for splits, bootstrap and training")]
 FoldsOption = Annotated[int, typer.Option("--folds", min=2, help="cross-validation folds")]
-KINDS_HELP = "comma-separated router kinds: linear, linear-binary, knn, mf, ensemble, random, length"
+KINDS_HELP = (
+    "comma-separated router kinds: linear, linear-binary, knn, mf, ensemble, random, length; over MiniLM embeddings "
+    "(semantic extra): linear-minilm, knn-minilm, mf-minilm, mlp-minilm"
+)
 
 
 def _data_dir(data: Path | None) -> Path:
@@ -53,7 +56,9 @@ def _progress(total: int) -> Iterator[Callable[[str], None]]:
 
 
 def _kinds(value: str) -> list[str]:
-    from switchyard.routing.learned.train import TRAIN_KINDS as KINDS
+    from switchyard.routing.learned.train import EMBED_KINDS, TRAIN_KINDS
+
+    KINDS = (*TRAIN_KINDS, *EMBED_KINDS)
 
     kinds = [k.strip() for k in value.split(",") if k.strip()]
     unknown = [k for k in kinds if k not in KINDS]
@@ -69,7 +74,7 @@ def train_router(
         Optional[str],  # noqa: UP045
         typer.Option(help="mmlu, mt-bench (two models) or routerbench, arc, mbpp, winogrande"),
     ] = None,
-    kind: Annotated[str, typer.Option(help="linear, linear-binary, knn, mf, ensemble, random or length")] = "linear",
+    kind: Annotated[str, typer.Option(help=KINDS_HELP.replace("comma-separated router kinds: ", "one of "))] = "linear",
     out: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("--out", help="router file [default: bench/results/routers/<dataset>-<kind>.npz]"),
@@ -184,6 +189,7 @@ def eval_router(
     out: OutOption = Path("bench/results"),
     seed: SeedOption = 0,
     plots: Annotated[bool, typer.Option(help="write PNG plots (needs matplotlib)")] = True,
+    sample: Annotated[int, typer.Option(min=0, help="two-model only: a seeded random sample of N prompts")] = 0,
 ) -> None:
     """Cross-validated router evaluation: RouteLLM's APGR/CPT (two models) or RouterBench's AIQ (many models)."""
     from switchyard.eval import experiments
@@ -207,6 +213,7 @@ def eval_router(
                 progress=step,
                 plots=plots,
                 repeats=repeats,
+                sample=sample,
             )
     typer.echo(result.text)
     typer.echo(f"wrote {result.markdown}" + "".join(f", {p}" for p in result.images))

@@ -67,6 +67,7 @@ def eval_router(
     progress: Progress,
     plots: bool = True,
     repeats: int = 1,
+    sample: int = 0,
 ) -> Output:
     """Two models: one cross-validation with bootstrap intervals. Many models: ``repeats`` cross-validations with
     consecutive seeds (RouterBench's tasks are small, so one fold assignment is noisy); the first one is plotted."""
@@ -74,7 +75,9 @@ def eval_router(
     split = "out of domain (whole groups held out)" if ood else "in domain"
     stem = f"{dataset}-{'ood' if ood else 'cv'}"
     if dataset in TWO_MODEL:
-        pair = load_pair(dataset, data_dir)
+        pair = sample_pair(load_pair(dataset, data_dir), sample, seed)
+        if sample:
+            split, stem = f"{split}, seeded sample of {len(pair)} prompts", f"{stem}-sample{len(pair)}"
         fold_list = make_folds(pair.groups, folds, seed, ood)
         runs = runner.two_model(pair, kinds, fold_list, settings, bootstrap=bootstrap, progress=progress)
         title = f"{dataset}: {len(fold_list)}-fold cross-validation, {split}, seed {seed}"
@@ -115,6 +118,13 @@ def eval_router(
     if len(seeds) > 1:
         text += "\n\n" + report.repeats_table(repeated, seeds)
     return _write(out_dir, stem, text, images)
+
+
+def sample_pair(pair: datasets.PairOutcomes, sample: int, seed: int) -> datasets.PairOutcomes:
+    """A seeded random subset (``sample`` > 0), so slow featurisers can be compared with others on the same prompts."""
+    if sample <= 0 or sample >= len(pair):
+        return pair
+    return pair.subset(np.sort(np.random.default_rng(seed).permutation(len(pair))[:sample]))
 
 
 def replace_svd(settings: TrainSettings) -> TrainSettings:

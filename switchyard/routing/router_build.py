@@ -49,26 +49,27 @@ def build_routers(config: Config, groups: dict[str, Group], counter: Counter | N
         path = f"model_groups.{name}.router"
         members = [groups[m] for m in spec.router.members]
         try:
-            decider, cascade = _build(spec.router)
+            decider, cascade, offload = _build(spec.router)
         except ImportError as exc:
             message = f"kind {spec.router.kind!r} needs numpy, which is not installed ({exc})"
             raise ConfigError(path, message, _INSTALL) from None
         except (ValueError, OSError) as exc:
             raise ConfigError(path, str(exc)) from None
-        routers[name] = RouterGroup(name, spec.router, members, decider, cascade, counter)
+        routers[name] = RouterGroup(name, spec.router, members, decider, cascade, counter, offload=offload)
     return routers
 
 
-def _build(spec: RouterSpec) -> tuple[Decider | None, Cascade | None]:
+def _build(spec: RouterSpec) -> tuple[Decider | None, Cascade | None, bool]:
+    """The decider or cascade, and whether a decision is heavy enough (a neural embedding) to leave the event loop."""
     share = spec.strong_share
     if spec.kind == "random":
         if len(spec.members) != 2:
             raise ValueError("kind random routes between exactly two members")
-        return RandomDecider(0.5 if share is None else share, spec.seed), None
+        return RandomDecider(0.5 if share is None else share, spec.seed), None, False
     if spec.kind == "cascade":
         if spec.shadow:
             raise ValueError("shadow mode needs a router that decides without calling a model (not cascade)")
-        return None, _cascade(spec)
+        return None, _cascade(spec), False
     from switchyard.routing.learned import LearnedRouter
     from switchyard.routing.learned.deciders import columns_for, threshold_decider, utility_decider
 
@@ -78,10 +79,10 @@ def _build(spec: RouterSpec) -> tuple[Decider | None, Cascade | None]:
         raise ValueError(f"kind length needs a length router file, got a {router.kind} router")
     columns = columns_for(router, spec.members, spec.member_models)
     if spec.cost_weight is not None or router.target == "quality" and share is None:
-        return utility_decider(router, spec.members, columns, spec.cost_weight), None
+        return utility_decider(router, spec.members, columns, spec.cost_weight), None, router.blocking
     if len(spec.members) != 2:
         raise ValueError("strong_share routes between exactly two members; use cost_weight for more")
-    return threshold_decider(spec.kind, router, share, columns), None
+    return threshold_decider(spec.kind, router, share, columns), None, router.blocking
 
 
 def _cascade(spec: RouterSpec) -> Cascade:

@@ -14,6 +14,7 @@ router can be watched on real traffic before it is trusted. Nothing here imports
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import Sequence
@@ -137,8 +138,11 @@ class RouterGroup:
         decider: Decider | None,
         cascade: Cascade | None = None,
         counter: Counter | None = None,
+        *,
+        offload: bool = False,
     ) -> None:
         self.name = name
+        self.offload = offload
         self.spec = spec
         self.members = members
         self.decider = decider
@@ -177,6 +181,13 @@ class RouterGroup:
             assert failure is not None
             raise failure
         return found
+
+    async def route(self, request: ChatRequest, options: RouteOptions) -> Decision:
+        """``decide``, in a worker thread when the decider embeds the prompt: a forward pass of a few
+        milliseconds on the event loop would stall every other request in flight."""
+        if self.offload:
+            return await asyncio.to_thread(self.decide, request, options)
+        return self.decide(request, options)
 
     def decide(self, request: ChatRequest, options: RouteOptions) -> Decision:
         """The member to serve from, and why. Raises the capability error when no member can serve."""

@@ -21,12 +21,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from switchyard.routing.learned.embed_features import KIND as MINILM
+from switchyard.routing.learned.embed_features import MiniLMFeatures
 from switchyard.routing.learned.features import StatsFeatures, TfidfFeatures, length_feature
 
 FloatArray = NDArray[np.float64]
 FORMAT = "switchyard-router"
 VERSION = 1
-KINDS = ("linear", "knn", "mf", "ensemble", "random", "length")
+KINDS = ("linear", "knn", "mf", "mlp", "ensemble", "random", "length")
 # class order of a multinomial "win" head: neither right, only weak right, only strong right, both right
 WIN_CLASSES = 4
 
@@ -41,7 +43,7 @@ class LearnedRouter:
     target: str  # "win" (two models: models[0] strong, models[1] weak) or "quality" (one column per model)
     models: list[str]
     params: dict[str, FloatArray]
-    features: TfidfFeatures | StatsFeatures | None = None
+    features: TfidfFeatures | StatsFeatures | MiniLMFeatures | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     calibration: FloatArray | None = None  # quantiles 0..100 % of calibration-set scores
     costs: FloatArray | None = None  # mean $ per call of each model on the training set
@@ -56,6 +58,11 @@ class LearnedRouter:
         self._rng = np.random.default_rng(self.seed)
 
     # -- predictions -------------------------------------------------------------------------------------------
+    @property
+    def blocking(self) -> bool:
+        """True when scoring runs a neural embedding (milliseconds of CPU): the gateway then decides in a thread."""
+        return isinstance(self.features, MiniLMFeatures) or any(m.blocking for m in self.members)
+
     def predict(self, prompts: list[str], batch: int = 256) -> FloatArray:
         """(n × outputs) predictions; batched so wide TF-IDF features never build a large dense matrix."""
         parts = [self._predict(prompts[i : i + batch]) for i in range(0, len(prompts), batch)]
@@ -107,6 +114,9 @@ class LearnedRouter:
         x = self._dense(prompts)
         if kind == "linear":
             return self._link(np.asarray(x @ p["weights"] + p["bias"], dtype=np.float64))
+        if kind == "mlp":  # one ReLU hidden layer, then the same link as the linear head
+            hidden = np.maximum(x @ p["w1"] + p["b1"], 0.0)
+            return self._link(np.asarray(hidden @ p["w2"] + p["b2"], dtype=np.float64))
         if kind == "knn":
             return knn_predict(x, p["train_x"], p["train_y"], int(self.settings.get("k", 50)))
         return self._link(mf_logits(x, p, self.target))
@@ -167,9 +177,11 @@ class LearnedRouter:
 
     @classmethod
     def from_arrays(cls, meta: dict[str, Any], arrays: dict[str, NDArray[np.generic]], prefix: str) -> LearnedRouter:
-        features: TfidfFeatures | StatsFeatures | None = None
+        features: TfidfFeatures | StatsFeatures | MiniLMFeatures | None = None
         spec = meta.get("features")
-        if spec:
+        if spec and spec.get("kind") == MINILM:  # builds the embedder: once, when the gateway loads the file
+            features = MiniLMFeatures.from_meta(spec)
+        elif spec:
             loader = StatsFeatures if spec.get("kind") == "stats" else TfidfFeatures
             features = loader.from_arrays(spec, arrays, f"{prefix}features")
         head = f"{prefix}param."

@@ -12,13 +12,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from switchyard.routing.learned.embed_features import MiniLMFeatures
 from switchyard.routing.learned.features import StatsFeatures, TfidfFeatures, fit_stats, fit_tfidf, length_feature
 from switchyard.routing.learned.router import WIN_CLASSES, LearnedRouter
 
 FloatArray = NDArray[np.float64]
 # "linear-binary" is the TF-IDF baseline: one logistic head on "only the strong model is right"
 # "stats" is a logistic head on domain-agnostic text statistics (features.text_stats), quadratic
+# "<kind>-minilm": the same heads over MiniLM prompt embeddings (train_embed.py; the semantic extra)
 TRAIN_KINDS = ("linear", "linear-binary", "stats", "knn", "mf", "ensemble", "random", "length")
+EMBED_KINDS = ("linear-minilm", "knn-minilm", "mf-minilm", "mlp-minilm")
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,10 @@ def train_router(
                 train_router("knn", prompts, quality, models, target=target, settings=replace(s, k=s.ensemble_k)),
             ]
         router = LearnedRouter("ensemble", target, models, {}, members=members)
+    elif kind in EMBED_KINDS:
+        from switchyard.routing.learned.train_embed import train_minilm
+
+        router = train_minilm(kind, prompts, quality, models, target, s)
     else:
         raise ValueError(f"unknown router kind {kind!r}")
     router.settings.update(meta)
@@ -118,7 +125,7 @@ def _targets(quality: FloatArray, target: str) -> FloatArray:
 
 def _train_linear(
     x: Any,
-    features: TfidfFeatures | StatsFeatures,
+    features: TfidfFeatures | StatsFeatures | MiniLMFeatures,
     quality: FloatArray,
     models: list[str],
     target: str,
