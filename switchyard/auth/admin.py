@@ -53,7 +53,7 @@ class AdminService:
         roles.require_manager(caller)
         team_id = body.team_id if body.team_id is not None or caller.role == "admin" else caller.team_id
         roles.check_grant(caller, body.role, team_id)
-        await self._check_refs(team_id, body.user_id)
+        await self._check_refs(caller, team_id, body.user_id)
         secret, now = new_secret(), time.time()
         fields = msgspec.structs.asdict(body) | {"team_id": team_id}
         record = KeyRecord(
@@ -80,7 +80,7 @@ class AdminService:
         record = msgspec.structs.replace(record, **update, updated_at=time.time())
         roles.check_grant(caller, record.role, record.team_id)
         await self._check_refs(
-            record.team_id if "team_id" in update else None, record.user_id if "user_id" in update else None
+            caller, record.team_id if "team_id" in update else None, record.user_id if "user_id" in update else None
         )
         await self._write(record, what="key alias")
         self._auth.forget_all()  # also the previous secret's entry, if a rotation's grace period is running
@@ -163,7 +163,7 @@ class AdminService:
         team_id = body.team_id if body.team_id is not None or caller.role == "admin" else caller.team_id
         if not roles.can_see(caller, team_id):
             roles.check_grant(caller, "user", team_id)
-        await self._check_refs(team_id, None)
+        await self._check_refs(caller, team_id, None)
         now = time.time()
         fields = msgspec.structs.asdict(body) | {"team_id": team_id}
         record = UserRecord(id=new_id(UserRecord), created_at=now, updated_at=now, **fields)
@@ -185,7 +185,7 @@ class AdminService:
         record = msgspec.structs.replace(record, **update, updated_at=time.time())
         if not roles.can_see(caller, record.team_id):
             roles.check_grant(caller, "user", record.team_id)
-        await self._check_refs(record.team_id if "team_id" in update else None, None)
+        await self._check_refs(caller, record.team_id if "team_id" in update else None, None)
         await self._write(record, what="user email")
         return record
 
@@ -207,14 +207,15 @@ class AdminService:
             raise NotFoundError(f"No {what} with id {record_id!r}.", param="id")
         return record
 
-    async def _check_refs(self, team_id: str | None, user_id: str | None) -> None:
+    async def _check_refs(self, caller: Principal, team_id: str | None, user_id: str | None) -> None:
         if team_id is not None:
             team = await self._store.get(TeamRecord, team_id)
             if team is None or team.deleted_at is not None:
                 raise InvalidRequestError(f"No team with id {team_id!r}.", param="team_id")
         if user_id is not None:
             user = await self._store.get(UserRecord, user_id)
-            if user is None or user.deleted_at is not None:
+            # a team admin may attach only its own team's users: another team's user reads as absent
+            if user is None or user.deleted_at is not None or not roles.can_see(caller, user.team_id):
                 raise InvalidRequestError(f"No user with id {user_id!r}.", param="user_id")
 
     async def _write(self, record: AnyRecord, *, what: str, insert: bool = False) -> None:

@@ -314,7 +314,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     }.get(exc.status_code, str(exc.detail))
     error = kind(message)
     error.status = exc.status_code
-    return _in_callers_format(request, error)
+    response = _in_callers_format(request, error)
+    response.headers.update(exc.headers or {})  # a 405 says which methods the path has (Allow)
+    return response
 
 
 def _in_callers_format(request: Request, error: errors.SwitchyardError) -> Response:

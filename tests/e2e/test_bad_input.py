@@ -69,6 +69,7 @@ def test_unknown_path_and_wrong_method(demo_gateway: GatewayProcess) -> None:
     assert missing.status_code == 404 and envelope(missing)["code"] == "not_found"
     wrong = httpx.get(f"{demo_gateway.base_url}/v1/chat/completions")
     assert wrong.status_code == 405 and envelope(wrong)["code"] == "method_not_allowed"
+    assert wrong.headers["allow"] == "POST"
 
 
 def test_oversized_body_is_413(start_gateway: GatewayFactory) -> None:

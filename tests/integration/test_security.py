@@ -209,6 +209,22 @@ def test_a_team_admin_cannot_take_over_an_admin_key_in_its_team(gateway: Gateway
     assert call(gateway, "GET", "/admin/teams", admin_key["key"]).status_code == 200  # untouched, still works
 
 
+def test_a_team_admin_cannot_attach_another_teams_user(gateway: GatewayProcess, world: dict[str, Any]) -> None:
+    """Regression: a team admin could create or re-point a key of its team at a user of another team."""
+    teams = world["teams"]
+    blue_user = call(gateway, "POST", "/admin/users", json={"name": "bob", "team_id": teams["blue"]}).json()["id"]
+    red_user = call(gateway, "POST", "/admin/users", world["red_admin"], json={"name": "rita"}).json()["id"]
+    refused = call(gateway, "POST", "/admin/keys", world["red_admin"], json={"user_id": blue_user})
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "user_id", refused.text
+    own = new_key(gateway, world["red_admin"], user_id=red_user)
+    assert own["team_id"] == teams["red"] and own["user_id"] == red_user
+    repointed = call(gateway, "PATCH", f"/admin/keys/{own['id']}", world["red_admin"], json={"user_id": blue_user})
+    assert repointed.status_code == 400, repointed.text
+    assert call(gateway, "GET", f"/admin/keys/{own['id']}").json()["user_id"] == red_user
+    # the admin may attach any user
+    assert call(gateway, "PATCH", f"/admin/keys/{own['id']}", json={"user_id": blue_user}).status_code == 200
+
+
 def test_revoked_and_rotated_keys_stop_at_once_on_this_instance(gateway: GatewayProcess) -> None:
     key = new_key(gateway)
     assert chat(gateway, key["key"]).status_code == 200  # now cached by the authenticator
