@@ -11,6 +11,29 @@ from switchyard.types.embeddings import EmbeddingRequest
 from switchyard.types.identity import Principal
 
 
+class StreamLog:
+    """The payloads of a streamed answer, kept for the request log up to a size cap (the log truncates anyway)."""
+
+    __slots__ = ("payloads", "size", "cap", "native")
+
+    def __init__(self, cap: int) -> None:
+        self.payloads: list[bytes] = []
+        self.size = 0
+        self.cap = cap
+        self.native = False  # frames in the client's own API rather than OpenAI chunk JSON
+
+    def add(self, payload: bytes) -> None:
+        if self.size < self.cap:
+            self.payloads.append(payload)
+            self.size += len(payload)
+
+    def body(self) -> bytes:
+        """OpenAI chunks as one JSON array; native frames as the text the client received."""
+        if self.native:
+            return b"".join(self.payloads)
+        return b"[" + b",".join(self.payloads) + b"]"
+
+
 class RequestContext:
     __slots__ = (
         "request_id",
@@ -36,6 +59,7 @@ class RequestContext:
         "request",
         "reservation",
         "reply_body",
+        "stream_log",
     )
 
     def __init__(self, request_id: str, endpoint: str, api_key: str | None) -> None:
@@ -71,6 +95,8 @@ class RequestContext:
         self.reservation: Reservation | None = None
         # A complete (non-streamed) answer's body, for the request log when bodies are logged.
         self.reply_body: bytes | None = None
+        # A streamed answer's payloads as relayed, when bodies are logged (the log stage asks for them).
+        self.stream_log: StreamLog | None = None
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000

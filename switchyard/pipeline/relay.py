@@ -111,7 +111,7 @@ class StreamRelay:
     def _inspect(self, batch: list[bytes]) -> tuple[list[bytes], errors.SwitchyardError | None]:
         """The chunks to forward, and the error that ends the stream after them (if any)."""
         keep: list[bytes] = []
-        recorder = self._recorder
+        recorder, kept_log = self._recorder, self._ctx.stream_log
         for payload in batch:
             try:
                 chunk = probe(payload)
@@ -124,6 +124,8 @@ class StreamRelay:
                 if not chunk.choices and not self._client_usage:
                     continue
             keep.append(payload)
+            if kept_log is not None:
+                kept_log.add(payload)
         return keep, None
 
     def _inspect_native(self, batch: list[bytes]) -> tuple[list[bytes], errors.SwitchyardError | None]:
@@ -140,6 +142,9 @@ class StreamRelay:
             if self._recorder is not None:
                 self._recorder.record(frame, False, False)  # tool use in native frames: the cache policy decides
             keep.append(frame)
+            if self._ctx.stream_log is not None:
+                self._ctx.stream_log.native = True
+                self._ctx.stream_log.add(frame)
         return keep, None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from typing import Any
@@ -98,3 +99,33 @@ def test_readers_filters_spend_and_redacted_bodies(
         dumped = governance_mode.sql("SELECT * FROM request_logs")
         assert governance_mode.sql("SELECT count(*) FROM request_logs") == "5"  # all in PostgreSQL, none spilled
     assert SECRET_IN_PROMPT not in dumped and users[red]["key"] not in dumped and MASTER not in dumped
+
+
+def test_a_streamed_answer_is_logged_as_the_chunks_relayed(start_gateway: GatewayFactory) -> None:
+    gateway = start_gateway(
+        {
+            "server": {"master_key": MASTER, "log_bodies": True, "log_redact": ["/internal-[0-9]+/"]},
+            "model_groups": {"demo": {"deployments": [{"provider": "demo", "model": "demo-1"}]}},
+        }
+    )
+    client = OpenAI(base_url=f"{gateway.base_url}/v1", api_key=MASTER)
+    stream = client.chat.completions.create(
+        model="demo",
+        messages=[{"role": "user", "content": f"echo {SECRET_IN_PROMPT} internal-4711"}],
+        stream=True,
+        extra_headers={"x-request-id": "streamed-1"},
+    )
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert text
+    headers = {"authorization": f"Bearer {MASTER}"}
+    deadline = time.monotonic() + 10
+    while (found := httpx.get(f"{gateway.base_url}/admin/logs/streamed-1", headers=headers)).status_code == 404:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    record = found.json()
+    assert record["stream"] is True and record["status"] == 200
+    logged = record["response_body"]
+    assert logged.startswith("[") and '"chat.completion.chunk"' in logged
+    chunks = json.loads(logged)  # every relayed chunk, as a JSON array
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == text
+    assert SECRET_IN_PROMPT not in record["request_body"] and "internal-4711" not in record["request_body"]

@@ -7,8 +7,8 @@ import os
 
 import msgspec
 
-from switchyard.pipeline.context import RequestContext
-from switchyard.pipeline.stages.redact import Redactor
+from switchyard.pipeline.context import RequestContext, StreamLog
+from switchyard.pipeline.stages.redact import MAX_BODY_CHARS, Redactor
 from switchyard.storage.protocols import LogSink
 from switchyard.types.logs import RequestLog
 
@@ -26,7 +26,8 @@ class RequestLogStage:
         self._ids = itertools.count(1)
 
     async def before(self, ctx: RequestContext) -> None:
-        return None
+        if self._redactor is not None:
+            ctx.stream_log = StreamLog(2 * MAX_BODY_CHARS)  # filled by the relay if the answer is streamed
 
     def after(self, ctx: RequestContext) -> None:
         usage, trace, principal = ctx.usage, ctx.trace, ctx.principal
@@ -57,8 +58,9 @@ class RequestLogStage:
             decision=ctx.decision,
         )
         if self._redactor is not None:
-            # Opt-in and costs a JSON round trip per body; streamed answers are not kept, so only their request is.
+            # Opt-in and costs a JSON round trip per body. A streamed answer is logged as the chunks relayed.
             if ctx.request is not None:
                 record.request_body = self._redactor.body(_encode(ctx.request))
-            record.response_body = self._redactor.body(ctx.reply_body)
+            streamed = ctx.stream_log.body() if ctx.stream and ctx.stream_log and ctx.stream_log.payloads else None
+            record.response_body = self._redactor.body(streamed if streamed is not None else ctx.reply_body)
         self._sink.submit(record)
