@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -90,7 +92,15 @@ def serve(
         # Worker processes build their own app from the same file; the flags travel as overrides in env.
         if config is not None:
             os.environ["SWITCHYARD_CONFIG"] = str(config.resolve())
-        uvicorn.run("switchyard.server.app:app_from_env", factory=True, workers=server.workers, **options)  # type: ignore[arg-type]
+        # Metrics from every worker in one scrape: prometheus-client's multiprocess mode, in a fresh folder.
+        own_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+        if own_metrics_dir:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="switchyard-metrics-")
+        try:
+            uvicorn.run("switchyard.server.app:app_from_env", factory=True, workers=server.workers, **options)  # type: ignore[arg-type]
+        finally:
+            if own_metrics_dir:
+                shutil.rmtree(os.environ.pop("PROMETHEUS_MULTIPROC_DIR"), ignore_errors=True)
         return
     from switchyard.providers.registry import PROVIDERS  # noqa: F401 - imported early to fail fast
     from switchyard.server.app import create_app

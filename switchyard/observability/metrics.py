@@ -7,12 +7,14 @@ made up, a key, a prompt) is folded into ``_other`` or never becomes a label at 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from switchyard.routing.trace import Trace
@@ -27,6 +29,8 @@ _CACHE_STATUSES = frozenset({"hit", "miss", "semantic-hit", "bypass"})
 _BREAKER_STATES = tuple(BreakerState)
 # Upstream rate limits are upstream behaviour; every other 429 is the gateway refusing (rate limit, quota, budget).
 _UPSTREAM_RATE_LIMITED = "upstream_rate_limited"
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +182,8 @@ class GatewayMetrics:
             ["group", "code"],
             registry=registry,
         )
-        registry.register(_Scrape(refs, health, queue_depth, dropped))
+        self._scrape = _Scrape(refs, health, queue_depth, dropped)
+        registry.register(self._scrape)
 
     def _child(self, metric: Counter | Histogram, *values: str) -> Any:
         # ``labels()`` validates and locks on every call; label values are bounded, so keep the children.
@@ -248,7 +253,17 @@ class GatewayMetrics:
         self._child(self._fallbacks, self.group_label(source), self.group_label(target), _code_label(reason)).inc()
 
     def render(self) -> bytes:
-        """The text exposition format, for GET /metrics."""
+        """The text exposition format, for GET /metrics.
+
+        With several worker processes (``PROMETHEUS_MULTIPROC_DIR`` set by ``switchyard serve --workers``), every
+        worker writes its counters and histograms to files in that folder, and a scrape, whichever worker answers
+        it, sums them all; the scrape-time gauges (breakers, log queue) are the answering worker's own.
+        """
+        if os.environ.get(MULTIPROC_ENV):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            registry.register(self._scrape)
+            return generate_latest(registry)
         return generate_latest(self.registry)
 
 

@@ -188,3 +188,29 @@ def test_cache_outcomes_are_counted_by_kind(start_gateway: GatewayFactory) -> No
         assert value(found, "switchyard_cache_lookups_total", group="demo", status=status) == count
     summary = httpx.get(f"{gateway.base_url}/admin/summary", headers=headers).json()
     assert summary["cache_hits"] == seen.get("hit", 0) and summary["cache_lookups"] == 4
+
+
+def test_every_scrape_counts_the_traffic_of_all_workers(start_gateway: GatewayFactory) -> None:
+    """With two worker processes, a scrape sees the requests both served, whichever worker answers it."""
+    gateway = start_gateway(
+        {
+            "server": {"master_key": MASTER, "workers": 2},
+            "model_groups": {"demo": {"deployments": [{"provider": "demo", "model": "demo-1"}]}},
+        }
+    )
+    served: set[str] = set()
+    for _ in range(40):  # fresh connections, so the kernel spreads them over both workers
+        with httpx.Client(base_url=gateway.base_url, timeout=30) as client:
+            answer = client.post(
+                "/v1/chat/completions",
+                headers={"authorization": f"Bearer {MASTER}"},
+                json={"model": "demo", "messages": [{"role": "user", "content": "hi"}]},
+            )
+            assert answer.status_code == 200
+            served.add(answer.headers["x-request-id"][:12])  # the id's prefix names the process
+    assert len(served) == 2, served  # both workers answered
+    chat = "/v1/chat/completions"
+    for _ in range(6):
+        found = samples(scrape(gateway.base_url).text)
+        total = value(found, "switchyard_requests_total", group="demo", deployment="demo/0", endpoint=chat, status="200")
+        assert total == 40
