@@ -52,9 +52,14 @@ class MemoryCache:
         if key in self._items:
             self._remove(key)
 
-    async def close(self) -> None:
+    async def clear(self) -> int:
+        removed = len(self._items)
         self._items.clear()
         self._bytes = 0
+        return removed
+
+    async def close(self) -> None:
+        await self.clear()
 
     def _remove(self, key: str) -> None:
         _, value = self._items.pop(key)

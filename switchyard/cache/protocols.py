@@ -19,6 +19,10 @@ class CacheBackend(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
+    async def clear(self) -> int:
+        """Remove every entry (an operator's purge); returns how many were removed."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -45,6 +45,25 @@ class RedisCache:
     async def delete(self, key: str) -> None:
         await self._call(self._client.delete(self._prefix + key))
 
+    async def clear(self) -> int:
+        """Every entry under this cache's prefix, found with SCAN (never KEYS: it would block Redis) and unlinked
+        in batches; entries written meanwhile may survive, as with any purge of a live cache."""
+        removed = 0
+        batch: list[bytes] = []
+        scan = self._client.scan_iter(match=self._prefix + "*", count=1000)
+        while True:
+            try:
+                name = await self._call(anext(scan))
+            except StopAsyncIteration:
+                break
+            batch.append(name)
+            if len(batch) >= 1000:
+                removed += await self._call(self._client.unlink(*batch))
+                batch.clear()
+        if batch:
+            removed += await self._call(self._client.unlink(*batch))
+        return removed
+
     async def close(self) -> None:
         await self._client.aclose()
 

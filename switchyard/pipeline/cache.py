@@ -178,6 +178,12 @@ class ResponseCache:
         entry = CacheEntry(self._clock(), plan.ttl_s, format, None, chunks, usage_only or None, ctx.usage, ctx.cost_usd)
         self._put(plan, entry)
 
+    async def clear(self) -> int:
+        """Purge every stored answer (``DELETE /admin/cache``). Semantic index entries that pointed at them now
+        lead to a miss, and age out with their TTL. Raises ``CacheUnavailable`` when the store is down."""
+        await self.drain()  # a write still in flight would land after the purge
+        return await self.backend.clear()
+
     async def drain(self) -> None:
         """Wait for every write started so far (shutdown: accepted writes are not lost)."""
         while self._pending:

@@ -51,7 +51,17 @@ from switchyard.routing.probes import HealthChecker
 from switchyard.routing.router_build import build_routers
 from switchyard.server.envelope import error_response
 from switchyard.server.formats import anthropic_errors
-from switchyard.server.routes import admin, admin_keys, admin_logs, admin_status, anthropic, health, metrics, openai
+from switchyard.server.routes import (
+    admin,
+    admin_cache,
+    admin_keys,
+    admin_logs,
+    admin_status,
+    anthropic,
+    health,
+    metrics,
+    openai,
+)
 from switchyard.server.routes import route as routing_routes
 from switchyard.server.routes import ui as dashboard
 from switchyard.server.routes.common import Services
@@ -177,6 +187,7 @@ def create_app(
     admin_sections = [
         admin_keys.routes(services, AdminService(key_store, authenticator)),
         admin_status.routes(services, observe.recent),
+        admin_cache.routes(services),
     ]
     if logs is not None:
         admin_sections.append(admin_logs.routes(services, logs))

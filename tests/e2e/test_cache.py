@@ -274,3 +274,29 @@ def test_virtual_keys_share_entries_only_within_their_scope(start_gateway: Gatew
     assert status(rotated) == "hit"
     with pytest.raises(openai.AuthenticationError):
         status(a1)
+
+
+def test_an_admin_purge_empties_the_in_process_cache(fake: FakeOpenAI, start_gateway: GatewayFactory) -> None:
+    master = "sk-master-cache-purge"
+    gpt = {"provider": "openai", "model": "gpt-4o-mini", "api_base": fake.base_url, "api_key": OPENAI_KEY}
+    gateway = start_gateway(
+        {"server": {"master_key": master}, "cache": {"enabled": True}, "model_groups": {"gpt": {"deployments": [gpt]}}}
+    )
+    messages = question()
+    assert chat(gateway, messages, key=master)[1].headers["x-switchyard-cache"] == "miss"
+    deadline = time.monotonic() + 5
+    while chat(gateway, messages, key=master)[1].headers["x-switchyard-cache"] != "hit":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    user = httpx.post(f"{gateway.base_url}/admin/keys", headers={"authorization": f"Bearer {master}"}, json={})
+    viewer = httpx.post(
+        f"{gateway.base_url}/admin/keys", headers={"authorization": f"Bearer {master}"}, json={"role": "viewer"}
+    )
+    for key in (user.json()["key"], viewer.json()["key"]):
+        refused = httpx.delete(f"{gateway.base_url}/admin/cache", headers={"authorization": f"Bearer {key}"})
+        assert refused.status_code == 403 and refused.json()["error"]["type"], refused.text
+    purged = httpx.delete(f"{gateway.base_url}/admin/cache", headers={"authorization": f"Bearer {master}"})
+    assert purged.json() == {"enabled": True, "deleted": 1}
+    served = len(fake.requests)
+    assert chat(gateway, messages, key=master)[1].headers["x-switchyard-cache"] == "miss"
+    assert len(fake.requests) == served + 1

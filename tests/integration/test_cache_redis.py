@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -112,3 +113,31 @@ def test_writes_started_before_shutdown_are_not_lost(
         ask(gateway, question())
     gateway.stop()
     assert cache_keys(redis_server) == before + 20
+
+
+def test_an_admin_purge_empties_the_shared_cache_for_every_instance(
+    fake: FakeOpenAI, redis_server: RedisServer, start_gateway: GatewayFactory
+) -> None:
+    master = "sk-master-cache-purge"
+    settings = {**config(fake, redis_server.url), "server": {"master_key": master}}
+    first, second = start_gateway(settings), start_gateway(settings)
+
+    def ask_as_master(gateway: GatewayProcess, messages: list[Any]) -> str:
+        client = openai.OpenAI(base_url=f"{gateway.base_url}/v1", api_key=master, max_retries=0)
+        raw = client.chat.completions.with_raw_response.create(model="gpt", messages=messages, temperature=0)
+        return str(raw.headers["x-switchyard-cache"])
+
+    asked = [question() for _ in range(3)]
+    for messages in asked:
+        assert ask_as_master(first, messages) == "miss"
+    deadline = time.monotonic() + 5
+    while not all(ask_as_master(second, m) == "hit" for m in asked):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert cache_keys(redis_server) >= 3
+    purge = f"{second.base_url}/admin/cache"
+    assert httpx.delete(purge).status_code == 401  # admin only
+    purged = httpx.delete(purge, headers={"authorization": f"Bearer {master}"})
+    assert purged.status_code == 200 and purged.json()["deleted"] >= 3, purged.text
+    assert cache_keys(redis_server) == 0
+    assert [ask_as_master(first, m) for m in asked] == ["miss"] * 3  # gone for the other instance too
