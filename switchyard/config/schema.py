@@ -87,6 +87,9 @@ class Deployment(_Strict):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("api_base must be an http(s) URL such as https://api.openai.com/v1")
+        if parts.username is not None or parts.password is not None:
+            # a secret in the URL would reach logs and error messages that quote the upstream address
+            raise ValueError("api_base must not carry credentials (user:password@); put them in api_key or headers")
         return value.rstrip("/")
 
 

@@ -30,6 +30,11 @@ GROUP = "model_groups:\n  g:\n    deployments:\n      - provider: openai\n      
         (GROUP + "        weight: 0\n", "model_groups.g.deployments[0].weight", "greater than 0"),
         (GROUP + "        api_base: ftp://x\n", "model_groups.g.deployments[0].api_base", "http(s) URL"),
         (
+            GROUP + "        api_base: https://me:s3cret@api.example.com/v1\n",
+            "model_groups.g.deployments[0].api_base",
+            "must not carry credentials",
+        ),
+        (
             GROUP + "        api_key: os.environ/SWY_MISSING_KEY\n",
             "model_groups.g.deployments[0].api_key",
             "SWY_MISSING_KEY is not set",
