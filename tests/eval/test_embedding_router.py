@@ -25,9 +25,14 @@ DATA = datasets.default_data_dir()
 needs_data = pytest.mark.skipif(not (DATA / "routellm_evals").is_dir(), reason="../shared/data is not present")
 
 
+@pytest.fixture(scope="module")
+def _embed_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("embeddings")  # shared by this module's tests: each prompt is embedded once
+
+
 @pytest.fixture(autouse=True)
-def _cache_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SWITCHYARD_EMBED_CACHE", str(tmp_path / "embeddings"))
+def _cache_in_tmp(_embed_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHYARD_EMBED_CACHE", str(_embed_cache))
 
 
 @pytest.fixture(scope="module")
