@@ -70,7 +70,8 @@ def test_two_model_router_trains_saves_loads_and_decides(
     path = tmp_path / f"{kind}.npz"
     router.save(path)
     loaded = LearnedRouter.load(path)
-    assert loaded.features is not None and loaded.features.meta()["kind"] == "minilm"
+    features = loaded.members[-1].features if loaded.kind == "ensemble" else loaded.features
+    assert features is not None and features.meta()["kind"] == "minilm" and loaded.blocking
     assert loaded.kind == kind.removesuffix("-minilm")
     scores = loaded.score(prompts[120:130])
     assert np.allclose(scores, router.score(prompts[120:130]), atol=1e-5)

@@ -21,7 +21,7 @@ FloatArray = NDArray[np.float64]
 # "stats" is a logistic head on domain-agnostic text statistics (features.text_stats), quadratic
 # "<kind>-minilm": the same heads over MiniLM prompt embeddings (train_embed.py; the semantic extra)
 TRAIN_KINDS = ("linear", "linear-binary", "stats", "knn", "mf", "ensemble", "random", "length")
-EMBED_KINDS = ("linear-minilm", "knn-minilm", "mf-minilm", "mlp-minilm")
+EMBED_KINDS = ("linear-minilm", "knn-minilm", "mf-minilm", "mlp-minilm", "ensemble-minilm")
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,11 @@ def train_router(
                 train_router("linear", prompts, quality, models, target=target, settings=replace(s, c=s.ensemble_c)),
                 train_router("knn", prompts, quality, models, target=target, settings=replace(s, k=s.ensemble_k)),
             ]
+        router = LearnedRouter("ensemble", target, models, {}, members=members)
+    elif kind == "ensemble-minilm":  # the ensemble plus a router over sentence embeddings (what transfers best)
+        base = train_router("ensemble", prompts, quality, models, target=target, settings=s)
+        extra = "mlp-minilm" if target == "win" else "knn-minilm"
+        members = [*base.members, train_router(extra, prompts, quality, models, target=target, settings=s)]
         router = LearnedRouter("ensemble", target, models, {}, members=members)
     elif kind in EMBED_KINDS:
         from switchyard.routing.learned.train_embed import train_minilm
