@@ -27,6 +27,7 @@ LimitOption = Annotated[
 ]
 COSINE_GRID = (0.80, 0.85, 0.88, 0.90, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99)
 VERIFIER_GRID = (0.50, 0.60, 0.70, 0.75, 0.80, 0.85, 0.90, 0.95)
+CROSS = "cosine + verifier + cross-encoder"
 
 
 @contextmanager
@@ -121,7 +122,7 @@ def eval_cache(
     pairs, mock = load_qqp(folder, limit), load_mock(folder, limit)
     held_mask = split_groups(pairs, 0.2, seed)
     fit, held = pairs.subset(~held_mask), pairs.subset(held_mask)
-    verifier = PairVerifier()
+    verifier, cross = PairVerifier(), _cross_encoder()
     out = Report()
     if seed != int(verifier.metrics.get("seed", 0)):
         out.note("warning: the packaged verifier was fitted with another split; its report pairs are not held out")
@@ -130,20 +131,26 @@ def eval_cache(
         held_cos = pair_cosines(held, vectors)
         step = task("verifying held-out pairs", 1)
         scores = _verify(verifier, held, vectors)
+        cross_scores = None if cross is None else _cross_verify(cross, held, scores)
         step(1)
         cos_threshold = operating_threshold(pair_cosines(fit, vectors), fit.label, target)
+        cross_auc = None if cross_scores is None else roc_auc(cross_scores, held.label)
         out.pairs_header(len(fit), len(held), int(held.label.sum()), roc_auc(held_cos, held.label),
-                         roc_auc(scores, held.label))
+                         roc_auc(scores, held.label), cross_auc)
         out.threshold_table("cosine only", table(held_cos, held.label, COSINE_GRID))
         out.threshold_table("cosine + verifier", table(scores, held.label, VERIFIER_GRID))
-        out.recommended(target, [
+        recommended = [
             ("cosine only", at_threshold(held_cos, held.label, cos_threshold)),
             ("cosine + verifier", at_threshold(scores, held.label, verifier.threshold)),
-        ])
-        out.replays(_replays(verifier, vectors, mock, held, task))
+        ]
+        if cross is not None and cross_scores is not None:
+            out.threshold_table(CROSS, table(cross_scores, held.label, VERIFIER_GRID))
+            recommended.append((CROSS, at_threshold(cross_scores, held.label, cross.threshold)))
+        out.recommended(target, recommended)
+        out.replays(_replays(verifier, cross, vectors, mock, held, task))
         size_list = [int(s) for s in sizes.split(",") if s.strip()]
         if size_list:
-            out.latency(_latency(verifier, vectors, pairs, size_list, task))
+            out.latency(_latency(verifier, cross, vectors, pairs, size_list, task))
     out.print()
     if markdown is not None:
         markdown.write_text(out.markdown())
@@ -158,7 +165,25 @@ def _verify(verifier: Any, pairs: Any, vectors: dict[str, Any]) -> Any:
     return verifier.score(list(zip(pairs.a, pairs.b, strict=True)), a, b)
 
 
-def _replays(verifier: Any, vectors: dict[str, Any], mock: Any, held: Any, task: Any) -> list[tuple[str, Any]]:
+def _cross_encoder() -> Any:
+    from switchyard.cache.cross_encoder import MODEL_PATH, CrossEncoder
+
+    return CrossEncoder(MODEL_PATH, threads=2) if MODEL_PATH.is_file() else None
+
+
+def _cross_verify(cross: Any, pairs: Any, verifier_scores: Any) -> Any:
+    """As the cache runs it: the cross-encoder scores a pair only when the verifier passes it through the gate."""
+    import numpy as np
+
+    scores = np.zeros(len(pairs))
+    gated = np.flatnonzero(verifier_scores >= cross.gate)
+    scores[gated] = cross.score([(pairs.a[i], pairs.b[i]) for i in gated], verifier_scores[gated])
+    return scores
+
+
+def _replays(
+    verifier: Any, cross: Any, vectors: dict[str, Any], mock: Any, held: Any, task: Any
+) -> list[tuple[str, Any]]:
     import numpy as np
 
     from switchyard.cache.embed import DIMENSIONS
@@ -172,26 +197,32 @@ def _replays(verifier: Any, vectors: dict[str, Any], mock: Any, held: Any, task:
         async def embed(self, texts: Any) -> Any:
             raise AssertionError("replay embeds nothing")
 
-    def run(name: str, stored: list[str], asked: list[str], expected: list[str | None], use: Any) -> Any:
-        cache = SemanticCache(_NoEmbedder(), verifier=use, max_entries=len(stored) + 1)
+    def run(name: str, data: Any, use: Any, second: Any, others_wrong: bool) -> Any:
+        stored = sorted(set(data.a))
+        position = {t: i for i, t in enumerate(stored)}
+        cache = SemanticCache(_NoEmbedder(), verifier=use, cross_encoder=second, max_entries=len(stored) + 1)
         matrix = np.stack([vectors[t] for t in stored]) if stored else np.zeros((0, DIMENSIONS), np.float32)
-        asked_m = np.stack([vectors[t] for t in asked]) if asked else np.zeros((0, DIMENSIONS), np.float32)
-        return name, replay(cache, stored, matrix, asked, asked_m, expected, step=task(name, len(asked)))
+        asked = np.stack([vectors[t] for t in data.b]) if data.b else np.zeros((0, DIMENSIONS), np.float32)
+        partner = [position[a] for a in data.a]
+        progress = task(name, len(data.b))
+        return name, replay(cache, stored, matrix, data.b, asked, partner, list(data.label), others_wrong,
+                            step=progress)
 
-    # QQP: the index holds every held-out text_a; text_b of a duplicate pair should find its own text_a.
-    stored = sorted(set(held.a))
-    position = {t: str(i) for i, t in enumerate(stored)}
-    expected = [position[a] if y == 1 else None for a, y in zip(held.a, held.label, strict=True)]
-    origins = list(mock.a)
-    mock_expected: list[str | None] = [str(i) for i in range(len(origins))]
+    # The index holds every first question; each second question is asked. mock_data's originals are all
+    # different statements, so a hit on another one is wrong; QQP questions repeat across pairs, so it is unknown.
     results = []
-    for label, use in (("cosine only", None), ("cosine + verifier", verifier)):
-        results.append(run(f"mock_data, {label}", origins, list(mock.b), mock_expected, use))
-        results.append(run(f"QQP held-out, {label}", stored, list(held.b), expected, use))
+    stages = [("cosine only", None, None), ("cosine + verifier", verifier, None)]
+    if cross is not None:
+        stages.append((CROSS, verifier, cross))
+    for label, use, second in stages:
+        results.append(run(f"mock_data, {label}", mock, use, second, True))
+        results.append(run(f"QQP held-out, {label}", held, use, second, False))
     return results
 
 
-def _latency(verifier: Any, vectors: dict[str, Any], pairs: Any, sizes: list[int], task: Any) -> list[Any]:
+def _latency(
+    verifier: Any, cross: Any, vectors: dict[str, Any], pairs: Any, sizes: list[int], task: Any
+) -> list[Any]:
     import numpy as np
 
     from switchyard.cache.embed import MiniLMEmbedder
@@ -204,6 +235,6 @@ def _latency(verifier: Any, vectors: dict[str, Any], pairs: Any, sizes: list[int
     step = task("latency by index size", len(sizes))
     results = []
     for size in sizes:
-        results.append(measure(embedder, verifier, size, pool, texts, questions))
+        results.append(measure(embedder, verifier, size, pool, texts, questions, cross))
         step(1)
     return results

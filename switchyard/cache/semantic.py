@@ -18,6 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
+from switchyard.cache.cross_encoder import CrossEncoder
 from switchyard.cache.embed import Embedder
 from switchyard.cache.protocols import CacheUnavailable
 from switchyard.cache.semantic_index import Candidate, Vector, VectorIndex
@@ -45,8 +46,10 @@ class Mirror(Protocol):
 class SemanticCache:
     """``SemanticIndex`` over an embedder, a ``VectorIndex``, an optional verifier and an optional mirror.
 
-    ``threshold`` is the verifier score a candidate needs when ``verifier`` is given, else the cosine it needs;
-    None takes the tuned value from the verifier's model file. The similarity returned is always the cosine.
+    ``threshold`` is the score a candidate needs from the last stage given: the cross-encoder's probability when
+    ``cross_encoder`` is given (it runs only with a verifier, on the verifier's best candidate), else the verifier
+    score when ``verifier`` is given, else the cosine; None takes the tuned value from that stage's model file.
+    The similarity returned is always the cosine.
     """
 
     def __init__(
@@ -54,6 +57,7 @@ class SemanticCache:
         embedder: Embedder,
         *,
         verifier: PairVerifier | None,
+        cross_encoder: CrossEncoder | None = None,
         threshold: float | None = None,
         cosine_threshold: float = 0.97,
         max_entries: int = 100_000,
@@ -65,7 +69,10 @@ class SemanticCache:
     ) -> None:
         self._embedder = embedder
         self._verifier = verifier
-        if verifier is not None:
+        self._cross_encoder = cross_encoder if verifier is not None else None
+        if self._cross_encoder is not None:
+            self.threshold = threshold if threshold is not None else self._cross_encoder.threshold
+        elif verifier is not None:
             self.threshold = threshold if threshold is not None else verifier.threshold
         else:
             self.threshold = threshold if threshold is not None else cosine_threshold
@@ -136,7 +143,14 @@ class SemanticCache:
         stored = np.stack([c.vector for c in worth])
         scores = self._verifier.score([(text, c.entry.text) for c in worth], queries, stored)
         best = int(np.argmax(scores))
-        if scores[best] < self.threshold:
+        if self._cross_encoder is not None:
+            # A few milliseconds per pair: only the verifier's favourite, and only when it is plausible at all.
+            if scores[best] < self._cross_encoder.gate:
+                return None
+            score = float(self._cross_encoder.score([(worth[best].entry.text, text)], scores[best : best + 1])[0])
+        else:
+            score = float(scores[best])
+        if score < self.threshold:
             return None
         return worth[best].entry.key, worth[best].similarity
 

@@ -162,16 +162,35 @@ class Forest:
     depth: int
 
     def decision(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Raw scores (log-odds) for each row of ``x``: every tree walks one level per step, in lock-step."""
-        rows = np.arange(x.shape[0])[:, None]
+        """Raw scores (log-odds) for each row of ``x``: every tree walks one level per step, in lock-step.
+
+        A leaf is its own child on both sides (threshold +inf, feature 0), so no step needs to ask whether a
+        walk has ended; every few steps we stop early once no walk moved.
+        """
+        children, feature, threshold = self._walk_tables()
+        width = x.shape[1]
+        flat = np.ascontiguousarray(x, dtype=np.float64).ravel()
+        offsets = (np.arange(x.shape[0]) * width)[:, None]
         node = np.broadcast_to(self.roots, (x.shape[0], self.roots.shape[0])).copy()
-        for _ in range(self.depth):
-            leaf = self.is_leaf[node]
-            if leaf.all():
+        for step in range(self.depth):
+            go_right = flat[offsets + feature[node]] > threshold[node]
+            moved = children[2 * node + go_right]
+            if step % 4 == 3 and np.array_equal(moved, node):
                 break
-            go_left = x[rows, self.feature[node]] <= self.threshold[node]
-            node = np.where(leaf, node, np.where(go_left, self.left[node], self.right[node]))
+            node = moved
         result: NDArray[np.float64] = self.value[node].sum(axis=1) + self.baseline
+        return result
+
+    def _walk_tables(self) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+        tables = self.__dict__.get("_tables")
+        if tables is None:
+            ids = np.arange(len(self.feature))
+            children = np.stack([np.where(self.is_leaf, ids, self.left), np.where(self.is_leaf, ids, self.right)], 1)
+            feature = np.where(self.is_leaf, 0, self.feature)
+            threshold = np.where(self.is_leaf, np.inf, self.threshold)
+            tables = (children.ravel(), feature, threshold)
+            object.__setattr__(self, "_tables", tables)  # frozen dataclass: computed once, on first use
+        result: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]] = tables
         return result
 
 

@@ -84,16 +84,17 @@ def roc_auc(scores: Scores, labels: Labels) -> float:
 
 @dataclass(frozen=True)
 class Replay:
-    """Questions asked against an index holding their paraphrase source and many other questions."""
+    """Questions asked against an index holding their pair partner and many other questions.
+
+    ``unlabelled``: hits on a stored question the data says nothing about (QQP labels only the pair itself, and
+    its questions repeat across pairs, so such a hit may well be right); precision leaves them out.
+    """
 
     queries: int
     correct: int
     wrong: int
+    unlabelled: int
     missed: int
-
-    @property
-    def hit_rate(self) -> float:
-        return (self.correct + self.wrong) / max(self.queries, 1)
 
     @property
     def precision(self) -> float:
@@ -107,23 +108,29 @@ def replay(
     stored_vectors: NDArray[np.float32],
     asked: Sequence[str],
     asked_vectors: NDArray[np.float32],
-    expected: Sequence[str | None],
+    partner: Sequence[int],
+    label: Sequence[int],
+    others_wrong: bool,
     namespace: str = "eval",
     step: Callable[[int], None] = lambda _: None,
 ) -> Replay:
-    """Store ``stored`` (key = its position), ask ``asked``; a hit is correct when it returns ``expected[i]``
-    (None: no stored question means the same, so any hit is wrong)."""
+    """Store ``stored``, ask ``asked``: question i was paired with ``stored[partner[i]]``, a duplicate when
+    ``label[i]`` is 1. A hit on the partner is correct or wrong by the label; a hit on any other stored question is
+    wrong when ``others_wrong`` (every stored question differs), else unlabelled."""
     cache.add_vectors(namespace, list(stored), [str(i) for i in range(len(stored))], stored_vectors)
-    correct = wrong = missed = 0
+    correct = wrong = unlabelled = missed = 0
     for i, (text, vector) in enumerate(zip(asked, asked_vectors, strict=True)):
         found = cache.decide(namespace, text, vector)
         if found is None:
             missed += 1
-        elif expected[i] is not None and found[0] == expected[i]:
-            correct += 1
-        else:
+        elif found[0] == str(partner[i]):
+            correct += label[i] == 1
+            wrong += label[i] != 1
+        elif others_wrong:
             wrong += 1
+        else:
+            unlabelled += 1
         if i % 100 == 99:
             step(100)
     step(len(asked) % 100)
-    return Replay(len(asked), correct, wrong, missed)
+    return Replay(len(asked), correct, wrong, unlabelled, missed)

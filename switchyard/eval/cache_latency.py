@@ -1,5 +1,6 @@
 """Semantic-cache lookup latency at a given index size, measured through ``SemanticCache.lookup`` itself:
-embedding the question (the packaged MiniLM, one thread), searching the namespace and running the verifier.
+embedding the question (the packaged MiniLM, one thread), searching the namespace and running the verifier and,
+when given, the cross-encoder.
 
 Stored entries are real question vectors while the pool lasts; beyond it (100k and 1M entries) they are synthetic:
 unit vectors mixed from two real ones plus noise, so the index sees the same kind of geometry. The questions asked
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from switchyard.cache.cross_encoder import CrossEncoder
 from switchyard.cache.embed import Embedder
 from switchyard.cache.semantic import SemanticCache
 from switchyard.cache.verifier import PairVerifier
@@ -56,9 +58,10 @@ def measure(
     pool_vectors: NDArray[np.float32],
     pool_texts: Sequence[str],
     questions: Sequence[str],
+    cross_encoder: CrossEncoder | None = None,
 ) -> Latency:
     vectors, synthetic = fill_vectors(pool_vectors, size)
-    cache = SemanticCache(embedder, verifier=verifier, max_entries=size + 1)
+    cache = SemanticCache(embedder, verifier=verifier, cross_encoder=cross_encoder, max_entries=size + 1)
     texts = [pool_texts[i % len(pool_texts)] for i in range(size)]
     started = time.perf_counter()
     cache.add_vectors("bench", texts, [str(i) for i in range(size)], vectors)

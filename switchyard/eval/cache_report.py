@@ -24,10 +24,14 @@ class Report:
     def note(self, text: str) -> None:
         self.notes.append(text)
 
-    def pairs_header(self, fit: int, held: int, duplicates: int, cosine_auc: float, verifier_auc: float) -> None:
+    def pairs_header(
+        self, fit: int, held: int, duplicates: int, cosine_auc: float, verifier_auc: float,
+        cross_auc: float | None = None,
+    ) -> None:
+        cross = "" if cross_auc is None else f", + cross-encoder {cross_auc:.3f}"
         self.note(
             f"QQP pairs: {fit} to fit, {held} held out ({duplicates} duplicates); held-out ROC-AUC: cosine"
-            f" {cosine_auc:.3f}, cosine + verifier {verifier_auc:.3f}"
+            f" {cosine_auc:.3f}, cosine + verifier {verifier_auc:.3f}{cross}"
         )
 
     def threshold_table(self, name: str, points: Sequence[Operating]) -> None:
@@ -47,17 +51,18 @@ class Report:
     def replays(self, results: Sequence[tuple[str, Replay]]) -> None:
         table = _Table(
             "Replay through the index at the recommended thresholds",
-            ["replay", "questions", "correct hits", "wrong hits", "misses", "hit precision"],
+            ["replay", "questions", "correct hits", "wrong hits", "unlabelled hits", "misses", "precision"],
         )
         table.rows = [
-            [name, str(r.queries), str(r.correct), str(r.wrong), str(r.missed), f"{r.precision:.3f}"]
+            [name, str(r.queries), str(r.correct), str(r.wrong), str(r.unlabelled), str(r.missed),
+             f"{r.precision:.3f}"]
             for name, r in results
         ]
         self.tables.append(table)
 
     def latency(self, results: Sequence[Latency]) -> None:
         table = _Table(
-            "Lookup latency (one question at a time: embed + search + verify; index part alone)",
+            "Lookup latency (one question at a time: embed + search + every stage; index part alone)",
             ["entries", "synthetic", "build s", "lookup p50 ms", "lookup p99 ms", "index p50 ms", "index p99 ms"],
         )
         table.rows = [

@@ -87,13 +87,7 @@ def train_verifier(
     x = features_for(fit, vectors, idf)
     cosines = x[:, 0]
     y = fit.label
-    folds = _folds(fit, FOLDS, seed)
-    oof = np.zeros(len(fit))
-    for k in range(FOLDS):
-        step(f"fold {k + 1}/{FOLDS}")
-        held = folds == k
-        oof[held] = _average_probability(_models(x[~held], y[~held], seed), x[held])
-    oof = np.where(cosines >= PREFILTER, oof, 0.0)
+    oof = out_of_fold(fit, x, seed, step)
     step("final model")
     models = _models(x, y, seed)
     threshold = operating_threshold(oof, y, target_precision)
@@ -109,6 +103,20 @@ def train_verifier(
         target_precision=np.array(target_precision),
     )
     return TrainedVerifier(arrays, threshold, cosine_threshold, oof)
+
+
+def out_of_fold(
+    fit: Pairs, x: NDArray[np.float64], seed: int = 0, step: Callable[[str], None] = lambda _: None
+) -> NDArray[np.float64]:
+    """Each fit pair's verifier score from models that never saw its question group (the stacked cross-encoder
+    is weighed against these, not against the final model's optimistic in-sample scores)."""
+    folds = _folds(fit, FOLDS, seed)
+    oof = np.zeros(len(fit))
+    for k in range(FOLDS):
+        step(f"fold {k + 1}/{FOLDS}")
+        held = folds == k
+        oof[held] = _average_probability(_models(x[~held], fit.label[~held], seed), x[held])
+    return np.where(x[:, 0] >= PREFILTER, oof, 0.0)
 
 
 def _folds(pairs: Pairs, k: int, seed: int) -> NDArray[np.int64]:

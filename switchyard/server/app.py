@@ -300,6 +300,8 @@ def _semantic_index(settings: CacheSettings) -> SemanticIndex | None:
     if semantic.model not in (None, "all-MiniLM-L6-v2"):
         raise errors.ConfigError("cache.semantic.model", f"{semantic.model!r} is not served", "omit it (MiniLM)")
     try:  # the `semantic` extra: the packaged MiniLM model, onnxruntime, tokenizers, usearch
+        from switchyard.cache.cross_encoder import MODEL_PATH as CE_MODEL
+        from switchyard.cache.cross_encoder import CrossEncoder
         from switchyard.cache.embed import DIMENSIONS, MiniLMEmbedder
         from switchyard.cache.semantic import SemanticCache
         from switchyard.cache.semantic_redis import RedisMirror
@@ -312,6 +314,7 @@ def _semantic_index(settings: CacheSettings) -> SemanticIndex | None:
         mirror = RedisMirror(settings.redis_url.get_secret_value(), dimensions=DIMENSIONS,
                              max_entries=semantic.max_entries, timeout_s=settings.redis_timeout_s)
     return SemanticCache(MiniLMEmbedder(), verifier=verifier if semantic.verifier else None,
+                         cross_encoder=CrossEncoder() if semantic.verifier and CE_MODEL.is_file() else None,
                          threshold=semantic.threshold, cosine_threshold=verifier.cosine_threshold,
                          max_entries=semantic.max_entries, ttl_s=settings.ttl_s, mirror=mirror)
 

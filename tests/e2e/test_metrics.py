@@ -212,5 +212,5 @@ def test_every_scrape_counts_the_traffic_of_all_workers(start_gateway: GatewayFa
     chat = "/v1/chat/completions"
     for _ in range(6):
         found = samples(scrape(gateway.base_url).text)
-        total = value(found, "switchyard_requests_total", group="demo", deployment="demo/0", endpoint=chat, status="200")
-        assert total == 40
+        labels = {"group": "demo", "deployment": "demo/0", "endpoint": chat, "status": "200"}
+        assert value(found, "switchyard_requests_total", **labels) == 40

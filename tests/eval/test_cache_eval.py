@@ -101,14 +101,17 @@ def test_replay_counts_correct_wrong_and_missed() -> None:
         async def embed(self, texts: object) -> np.ndarray:
             raise AssertionError
 
-    cache = SemanticCache(Precomputed(), verifier=None, threshold=0.95)
     stored = np.eye(3, dtype=np.float32)
-    asked = np.array([[1, 0, 0], [0, 0.99, 0.14], [0.5, 0.5, 0.7]], dtype=np.float32)
+    asked = np.array([[1, 0, 0], [0, 0.99, 0.14], [0.5, 0.5, 0.7], [0, 0.14, 0.99]], dtype=np.float32)
     asked /= np.linalg.norm(asked, axis=1, keepdims=True)
-    # Asked 0 finds stored 0 (expected), asked 1 finds stored 1 but expected none, asked 2 is too far: a miss.
-    result = replay(cache, ["x", "y", "z"], stored, ["x", "y'", "w"], asked, ["0", None, "2"])
-    assert (result.queries, result.correct, result.wrong, result.missed) == (3, 1, 1, 1)
-    assert result.precision == pytest.approx(0.5)
+    # 0 finds its partner 0, a duplicate: correct. 1 finds its partner 1, labelled different: wrong.
+    # 2 is far from everything: a miss. 3 finds stored 2, not its partner 0: unlabelled, or wrong if all differ.
+    partner, label = [0, 1, 2, 0], [1, 0, 1, 1]
+    for others_wrong, expected in ((False, (4, 1, 1, 1, 1)), (True, (4, 1, 2, 0, 1))):
+        cache = SemanticCache(Precomputed(), verifier=None, threshold=0.95)
+        result = replay(cache, ["x", "y", "z"], stored, ["x", "y'", "w", "z'"], asked, partner, label, others_wrong)
+        assert (result.queries, result.correct, result.wrong, result.unlabelled, result.missed) == expected
+    assert result.precision == pytest.approx(1 / 3)
 
 
 @pytest.mark.skipif(not (DATA / "gptcache_qqp" / "qqp_pairs_dev.json").is_file(), reason="shared data not present")
