@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -21,15 +22,12 @@ from switchyard.auth.boot import start_or_retry
 from switchyard.cache.memory import MemoryCache
 from switchyard.cache.policy import resolve as cache_policy
 from switchyard.cache.protocols import CacheBackend, SemanticIndex
-from switchyard.cache.redis import RedisCache
 from switchyard.config import load_config
 from switchyard.config.schema import CacheSettings, Config
 from switchyard.limits.alerts import WebhookNotifier
 from switchyard.limits.budget import BudgetStore, MemoryBudgetStore, seed_from_history
-from switchyard.limits.budget_redis import RedisBudgetStore
 from switchyard.limits.memory import MemoryLimitStore
 from switchyard.limits.protocols import LimitStore
-from switchyard.limits.redis_store import RedisLimitStore
 from switchyard.observability.build import build_observability
 from switchyard.observability.logs import configure_logging
 from switchyard.pipeline.cache import ResponseCache
@@ -68,16 +66,17 @@ from switchyard.server.routes.common import Services
 from switchyard.storage.feedback import SQLiteFeedbackStore
 from switchyard.storage.keys_protocol import KeyStore
 from switchyard.storage.keys_sqlite import SQLiteKeyStore
-from switchyard.storage.logs_postgres import PostgresLogStore
 from switchyard.storage.logs_protocol import LogBackend, SyncLogStore
 from switchyard.storage.memory import MemoryHealthStore
 from switchyard.storage.protocols import LogSink, NullSink
-from switchyard.storage.redis_health import RedisHealthStore
 from switchyard.storage.spill import Spill
 from switchyard.storage.sqlite import SQLiteLogStore
 from switchyard.storage.writer import BatchWriter
 from switchyard.transport import HttpTransport
 from switchyard.transport.guarded import GuardedFetcher
+
+if TYPE_CHECKING:  # scale-out backends are imported where they are built, so the default never loads redis
+    from switchyard.storage.redis_health import RedisHealthStore
 
 log = logging.getLogger("switchyard")
 
@@ -234,6 +233,8 @@ def _shared_health(config: Config, deployments: list[str]) -> RedisHealthStore |
     router = config.router
     if router.state != "redis" or router.state_redis_url is None:
         return None
+    from switchyard.storage.redis_health import RedisHealthStore  # scale-out only: redis is not imported otherwise
+
     url = router.state_redis_url.get_secret_value()
     return RedisHealthStore(url, router.breaker.window_s, sync_s=router.state_sync_s, known=deployments)
 
@@ -241,6 +242,8 @@ def _shared_health(config: Config, deployments: list[str]) -> RedisHealthStore |
 def _log_store(config: Config) -> SyncLogStore | LogBackend:
     url = config.server.database_url
     if url is not None:
+        from switchyard.storage.logs_postgres import PostgresLogStore
+
         return PostgresLogStore(url.get_secret_value())
     return SQLiteLogStore(Path(config.server.data_dir) / "switchyard.db")
 
@@ -265,6 +268,9 @@ def _limits(config: Config, counter: TokenCounter) -> tuple[LimitsStage, BudgetS
     limit_store: LimitStore
     budget_store: BudgetStore
     if settings.backend == "redis" and settings.redis_url is not None:
+        from switchyard.limits.budget_redis import RedisBudgetStore
+        from switchyard.limits.redis_store import RedisLimitStore
+
         url = settings.redis_url.get_secret_value()
         limit_store = RedisLimitStore.from_url(url, lease_s=lease_s)
         budget_store = RedisBudgetStore.from_url(url, on_alert)
@@ -287,6 +293,8 @@ def _response_cache(config: Config) -> ResponseCache | None:
         return None
     backend: CacheBackend
     if settings.backend == "redis" and settings.redis_url is not None:
+        from switchyard.cache.redis import RedisCache
+
         backend = RedisCache(settings.redis_url.get_secret_value(), settings.redis_timeout_s)
     else:
         backend = MemoryCache(settings.max_entries, settings.max_bytes)

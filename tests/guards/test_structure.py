@@ -49,6 +49,12 @@ def modules_loaded_by(statement: str) -> set[str]:
         ("import switchyard", {"starlette", "aiohttp", "uvicorn", "pydantic", "typer"}),
         ("import switchyard.config", {"starlette", "aiohttp", "uvicorn"}),
         ("import switchyard.pipeline.runner", {"starlette", "uvicorn"}),
+        # the embedded default builds no scale-out or optional backend: their clients are imported where built
+        (
+            "from switchyard.config import load_config; from switchyard.server.app import create_app; "
+            "create_app(load_config(None))",
+            {"redis", "asyncpg", "numpy", "onnxruntime", "opentelemetry.sdk", "sklearn"},
+        ),
     ],
 )
 def test_imports_stay_light(statement: str, forbidden: set[str]) -> None:
