@@ -1,15 +1,14 @@
 """Security review regressions against a real gateway: who may call what, secrets that must never leak,
-key lifecycle at its edges, the dashboard's escaping, and upstream selection that callers cannot steer."""
+key lifecycle at its edges, and upstream selection that callers cannot steer (the dashboard's escaping:
+test_dashboard_security.py)."""
 
 from __future__ import annotations
 
-import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
@@ -23,10 +22,7 @@ from tests.gateway_process import GatewayProcess
 
 MASTER = "mk-security-master-7f3a9c"
 PROVIDER_SECRET = "sk-upstream-provider-secret-5e1d"
-XSS = '<img src=x onerror="window.__xss=1">'
 HI = [{"role": "user", "content": "hi"}]
-CHROMIUM = Path("/usr/bin/chromium")
-UI_STATIC = Path(__file__).resolve().parents[2] / "switchyard" / "server" / "ui" / "static"
 
 
 @pytest.fixture(scope="module")
@@ -290,58 +286,6 @@ def test_callers_cannot_point_the_gateway_at_another_upstream(gateway: GatewayPr
     for request in sent:
         assert request.headers["authorization"] == f"Bearer {PROVIDER_SECRET}"
         assert not any(name.startswith("x-switchyard") for name in request.headers)
-
-
-def test_dashboard_escapes_log_content_and_sets_a_strict_csp(gateway: GatewayProcess) -> None:
-    assert chat(gateway, MASTER, model=XSS).status_code == 404  # logged with the hostile model name
-    assert chat(gateway, MASTER, user=XSS).status_code == 200
-    shell = call(gateway, "GET", "/ui/", None)
-    csp = shell.headers["content-security-policy"]
-    script_src = re.search(r"script-src ([^;]*)", csp)
-    assert script_src and script_src.group(1).strip() == "'self'"  # no inline scripts, no eval, no CDN
-    assert "frame-ancestors 'none'" in csp and shell.headers["x-content-type-options"] == "nosniff"
-    for script in UI_STATIC.glob("*.js"):
-        source = script.read_text()
-        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
-            assert sink not in source, f"{script.name} uses {sink}: data from logs must go in as text"
-    # The payload really is in the data the dashboard renders (logs are written in batches: wait for them).
-    eventually(lambda: any(r.get("model_group") == XSS for r in logs(gateway)))
-    eventually(lambda: any("<img src=x onerror=" in (r.get("request_body") or "") for r in logs(gateway)))
-
-
-def logs(gateway: GatewayProcess) -> list[dict[str, Any]]:
-    return list(call(gateway, "GET", "/admin/logs?limit=200").json()["data"])
-
-
-def eventually(condition: Callable[[], bool], within_s: float = 15.0) -> None:
-    deadline = time.monotonic() + within_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition never held"
-        time.sleep(0.1)
-
-
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
-def test_dashboard_renders_hostile_log_content_as_text(gateway: GatewayProcess) -> None:
-    """In a real browser: the payload shows up as literal text in the list and the detail, never as an element."""
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    assert chat(gateway, MASTER, model=XSS).status_code == 404
-    eventually(lambda: any(r.get("model_group") == XSS for r in logs(gateway)))
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            page = browser.new_page()
-            page.goto(f"{gateway.base_url}/ui")
-            page.fill("#login-key", MASTER)
-            page.click("#login-form button")
-            page.click("#nav a[data-page=requests]")
-            row = page.locator("#logs tbody tr[data-request-id]", has_text=XSS).first
-            playwright_api.expect(row).to_be_visible(timeout=20_000)
-            row.click()
-            playwright_api.expect(page.locator("#detail [data-field=model_group]")).to_have_text(XSS)
-            assert page.locator("img[src=x]").count() == 0  # the markup was never parsed into an element
-            assert page.evaluate("window.__xss") is None
-        finally:
-            browser.close()
 
 
 def test_secrets_never_leak(
