@@ -132,6 +132,9 @@ class StreamRelay:
         probe = self._open.probe
         assert probe is not None
         keep: list[bytes] = []
+        kept_log = self._ctx.stream_log
+        if kept_log is not None:
+            kept_log.native = True  # frames in the client's own API, not OpenAI chunk JSON
         for frame in batch:
             try:
                 event = probe(frame)
@@ -142,9 +145,8 @@ class StreamRelay:
             if self._recorder is not None:
                 self._recorder.record(frame, False, False)  # tool use in native frames: the cache policy decides
             keep.append(frame)
-            if self._ctx.stream_log is not None:
-                self._ctx.stream_log.native = True
-                self._ctx.stream_log.add(frame)
+            if kept_log is not None:
+                kept_log.add(frame)
         return keep, None
 
 
