@@ -13,13 +13,13 @@ import asyncio
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from switchyard.cache.cross_encoder import CrossEncoder
-from switchyard.cache.embed import Embedder
+from switchyard.cache.embed import Embedder, Matrix
 from switchyard.cache.protocols import CacheUnavailable
 from switchyard.cache.semantic_index import Candidate, Vector, VectorIndex
 from switchyard.cache.verifier import PairVerifier
@@ -41,6 +41,14 @@ class Mirror(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class LocalEmbedder(Protocol):
+    """An embedder that can also run in the calling thread (the packaged MiniLM): a lookup then embeds and
+    searches in one trip to a worker thread instead of two."""
+
+    def encode(self, texts: Sequence[str]) -> Matrix: ...
 
 
 class SemanticCache:
@@ -91,8 +99,15 @@ class SemanticCache:
         return self._index
 
     async def lookup(self, namespace: str, text: str) -> tuple[str, float] | None:
-        vector = await self._vector(text)
-        found = await asyncio.to_thread(self._decide, namespace, text, vector)
+        vector = self._recent_vector(text)
+        if vector is None and isinstance(self._embedder, LocalEmbedder):
+            # Each hop to a worker thread waits its turn on a busy loop and executor: make one, not two.
+            fresh, found = await asyncio.to_thread(self._embed_and_decide, self._embedder, namespace, text)
+            self._remember(text, fresh)
+            vector = fresh
+        else:
+            vector = vector if vector is not None else await self._vector(text)
+            found = await asyncio.to_thread(self._decide, namespace, text, vector)
         if found is None and self._mirror is not None and await self._poll_mirror():
             found = await asyncio.to_thread(self._decide, namespace, text, vector)
         return found
@@ -123,6 +138,12 @@ class SemanticCache:
     def decide(self, namespace: str, text: str, vector: Vector) -> tuple[str, float] | None:
         """The synchronous core of ``lookup`` for an already embedded question."""
         return self._decide(namespace, text, vector)
+
+    def _embed_and_decide(
+        self, embedder: LocalEmbedder, namespace: str, text: str
+    ) -> tuple[Vector, tuple[str, float] | None]:
+        vector = np.asarray(embedder.encode([text])[0], dtype=np.float32)
+        return vector, self._decide(namespace, text, vector)
 
     def _decide(self, namespace: str, text: str, vector: Vector) -> tuple[str, float] | None:
         with self._lock:
@@ -155,15 +176,23 @@ class SemanticCache:
         return worth[best].entry.key, worth[best].similarity
 
     async def _vector(self, text: str) -> Vector:
+        vector = self._recent_vector(text)
+        if vector is None:
+            vector = np.asarray((await self._embedder.embed([text]))[0], dtype=np.float32)
+            self._remember(text, vector)
+        return vector
+
+    def _recent_vector(self, text: str) -> Vector | None:
+        # Touched only on the event loop's thread, so the LRU needs no lock.
         vector = self._recent.get(text)
         if vector is not None:
             self._recent.move_to_end(text)
-            return vector
-        vector = np.asarray((await self._embedder.embed([text]))[0], dtype=np.float32)
+        return vector
+
+    def _remember(self, text: str, vector: Vector) -> None:
         self._recent[text] = vector
         if len(self._recent) > _RECENT:
             self._recent.popitem(last=False)
-        return vector
 
     async def _poll_mirror(self) -> bool:
         # One poll at a time, and at most one per interval: a burst of misses must not become a burst of reads.

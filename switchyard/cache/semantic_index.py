@@ -100,7 +100,9 @@ class _Space:
         if self._ann is not None:
             found = self._ann.search(vector, k)
             return [(int(s), 1.0 - float(d)) for s, d in zip(found.keys, found.distances, strict=True)]
-        scores = self._vectors[: self._next] @ vector
+        # einsum, not ``@``: a matrix-vector product goes to the multithreaded BLAS, whose threads wait for each
+        # other; on a busy machine that wait measured 3x the whole lookup (p50 15 vs 5 ms at 3k entries, 2 cores).
+        scores = np.einsum("ij,j->i", self._vectors[: self._next], vector)
         scores = np.where(self._alive[: self._next], scores, -2.0)
         k = min(k, len(self._entries))
         top = np.argpartition(-scores, k - 1)[:k]
@@ -122,7 +124,9 @@ class _Space:
         from usearch.index import Index
 
         # f16 halves the graph's memory; the cosine error it adds (~1e-3) is far below any useful threshold.
-        index = Index(ndim=self._dimensions, metric="cos", dtype="f16", connectivity=16, expansion_search=64)
+        # expansion_search 32: at 100k entries the true nearest neighbour was still found for every one of 300
+        # asked questions (and 99.7 % of the exact top 4), at 60 % of the search time of 64.
+        index = Index(ndim=self._dimensions, metric="cos", dtype="f16", connectivity=16, expansion_search=32)
         slots = np.fromiter(self._entries.keys(), dtype=np.uint64, count=len(self._entries))
         index.add(slots, self._vectors[slots.astype(np.int64)])
         self._ann = index

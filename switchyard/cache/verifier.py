@@ -6,26 +6,34 @@ would: word and character overlap weighted by rarity, a different number, a nega
 question word, capitalised names on one side only, the cosine, and where the two embeddings differ (|u - v| and
 u * v, dimension by dimension). A gradient-boosted tree model over these features
 is trained offline (``switchyard train cache``, scikit-learn) and stored as plain arrays in ``verifier_model.npz``
-(no pickle); here it is evaluated with numpy, all trees at once, in tens of microseconds.
+(no pickle); ``forest.py`` evaluates it with numpy, all trees at once.
 
 The features need only the two texts and their sentence vectors, which the index keeps, so a lookup never re-embeds
-the stored question.
+the stored question. Each text is profiled once (words, n-grams, word pieces; ``TextProfile``) and recent profiles
+are kept, so a lookup against four candidates profiles the new question once, not four times.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from switchyard.cache.forest import Forest, forest_from_arrays
+
+__all__ = ["FEATURE_NAMES", "Forest", "PairVerifier", "forest_from_arrays", "pair_features"]
+
 Vectors = NDArray[np.float32]
 MODEL_PATH = Path(__file__).with_name("verifier_model.npz")
 FORMAT_VERSION = 1
+PROFILE_CACHE = 1024  # about 15 kB per profile (mostly the n-gram sets): ~15 MB when full
 
 _STOP = frozenset(
     "a an the of to in on for and or is are was were be do does did i you my me we our your it its this that what how"
@@ -84,7 +92,7 @@ def _char_grams(text: str, n: int) -> set[str]:
     return {squeezed[i : i + n] for i in range(len(squeezed) - n + 1)}
 
 
-def _jaccard(a: set[str], b: set[str]) -> float:
+def _jaccard(a: AbstractSet[str], b: AbstractSet[str]) -> float:
     return len(a & b) / max(len(a | b), 1)
 
 
@@ -148,50 +156,83 @@ def rarity_features(ids_a: Sequence[int], ids_b: Sequence[int], idf: NDArray[np.
 
 
 @dataclass(frozen=True)
-class Forest:
-    """Gradient-boosted regression trees flattened into arrays (node ids are global across trees)."""
+class TextProfile:
+    """Everything the pair features need from one text, computed once per text instead of once per pair.
 
-    roots: NDArray[np.int64]
-    feature: NDArray[np.int64]
-    threshold: NDArray[np.float64]
-    left: NDArray[np.int64]
-    right: NDArray[np.int64]
-    is_leaf: NDArray[np.bool_]
-    value: NDArray[np.float64]
-    baseline: float
-    depth: int
+    Each field is built exactly as ``lexical_features`` and ``rarity_features`` build it, so the features of a
+    pair of profiles equal the reference functions' (``tests/unit/cache/test_verifier_features.py`` checks).
+    """
 
-    def decision(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Raw scores (log-odds) for each row of ``x``: every tree walks one level per step, in lock-step.
+    length: int
+    words: list[str]
+    word_set: frozenset[str]
+    content: frozenset[str]
+    numbers: frozenset[str]
+    question_word: str
+    negated: bool
+    char3: frozenset[str]
+    char5: frozenset[str]
+    names: frozenset[str]
+    pieces: frozenset[int]
+    piece_weight: float
 
-        A leaf is its own child on both sides (threshold +inf, feature 0), so no step needs to ask whether a
-        walk has ended; every few steps we stop early once no walk moved.
-        """
-        children, feature, threshold = self._walk_tables()
-        width = x.shape[1]
-        flat = np.ascontiguousarray(x, dtype=np.float64).ravel()
-        offsets = (np.arange(x.shape[0]) * width)[:, None]
-        node = np.broadcast_to(self.roots, (x.shape[0], self.roots.shape[0])).copy()
-        for step in range(self.depth):
-            go_right = flat[offsets + feature[node]] > threshold[node]
-            moved = children[2 * node + go_right]
-            if step % 4 == 3 and np.array_equal(moved, node):
-                break
-            node = moved
-        result: NDArray[np.float64] = self.value[node].sum(axis=1) + self.baseline
-        return result
 
-    def _walk_tables(self) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
-        tables = self.__dict__.get("_tables")
-        if tables is None:
-            ids = np.arange(len(self.feature))
-            children = np.stack([np.where(self.is_leaf, ids, self.left), np.where(self.is_leaf, ids, self.right)], 1)
-            feature = np.where(self.is_leaf, 0, self.feature)
-            threshold = np.where(self.is_leaf, np.inf, self.threshold)
-            tables = (children.ravel(), feature, threshold)
-            object.__setattr__(self, "_tables", tables)  # frozen dataclass: computed once, on first use
-        result: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]] = tables
-        return result
+def text_profile(text: str, ids: Sequence[int], idf: NDArray[np.float32]) -> TextProfile:
+    words = _words(text)
+    word_set = frozenset(words)
+    pieces = frozenset(ids)
+    return TextProfile(
+        length=len(text),
+        words=words,
+        word_set=word_set,
+        content=word_set - _STOP,
+        numbers=frozenset(w for w in word_set if w.isdigit()),
+        question_word=next((w for w in words if w in _QUESTION_WORDS), ""),
+        negated=bool(word_set & _NEGATIONS),
+        char3=frozenset(_char_grams(text, 3)),
+        char5=frozenset(_char_grams(text, 5)),
+        names=frozenset(_names(text)),
+        pieces=pieces,
+        piece_weight=float(idf[list(pieces)].sum()) if pieces else 0.0,
+    )
+
+
+def profile_features(a: TextProfile, b: TextProfile, cosine: float, idf: NDArray[np.float32]) -> list[float]:
+    """``[cosine, *lexical_features(a, b), *rarity_features(ids_a, ids_b, idf)]`` from the two profiles."""
+    wa, wb = a.words, b.words
+    ca, cb = a.content, b.content
+    only_a, only_b = len(ca - cb), len(cb - ca)
+    common = a.pieces & b.pieces
+    shared = float(idf[list(common)].sum()) if common else 0.0
+    rare_a, rare_b = a.piece_weight - shared, b.piece_weight - shared
+    return [
+        cosine,
+        _jaccard(a.word_set, b.word_set),
+        _jaccard(ca, cb),
+        _jaccard(a.char3, b.char3),
+        _jaccard(a.char5, b.char5),
+        min(a.length, b.length) / max(a.length, b.length, 1),
+        float(abs(len(wa) - len(wb))),
+        float(min(len(wa), len(wb))),
+        float(a.numbers != b.numbers),
+        float(bool(a.numbers ^ b.numbers)),
+        float(a.negated != b.negated),
+        float(a.question_word != b.question_word),
+        float(wa[:1] == wb[:1]),
+        float(only_a),
+        float(only_b),
+        float(min(only_a, only_b)),
+        float(max(only_a, only_b)),
+        float(len(a.names ^ b.names)),
+        float(wa[-1:] == wb[-1:]),
+        float(len(ca & cb)),
+        2 * shared / max(a.piece_weight + b.piece_weight, 1e-6),
+        rare_a,
+        rare_b,
+        max(rare_a, rare_b),
+        min(rare_a, rare_b),
+        float(a.pieces == b.pieces),
+    ]
 
 
 class PairVerifier:
@@ -218,9 +259,16 @@ class PairVerifier:
         self.cosine_threshold = float(arrays["cosine_threshold"])
         self.metrics = {str(k): float(v) for k, v in zip(arrays["metric_names"], arrays["metric_values"], strict=True)}
         self._tokenizer = word_pieces()
+        # A lookup pairs the new question with each candidate: profile it once, and keep the profiles of recent
+        # texts (stored questions that keep coming up as candidates), up to PROFILE_CACHE of them.
+        self._profile = lru_cache(maxsize=PROFILE_CACHE)(self._build_profile)
+        self._forest.masks()  # compile the trees now, not in the first lookup
 
     def features(self, pairs: Sequence[tuple[str, str]], a: Vectors, b: Vectors) -> NDArray[np.float64]:
-        return pair_features(pairs, a, b, self._idf, self._tokenizer)
+        return pair_features(pairs, a, b, self._idf, self._tokenizer, self._profile)
+
+    def _build_profile(self, text: str) -> TextProfile:
+        return text_profile(text, self._tokenizer.encode(text).ids[1:-1], self._idf)
 
     def score(self, pairs: Sequence[tuple[str, str]], a: Vectors, b: Vectors) -> NDArray[np.float64]:
         """Probabilities in [0, 1], one per pair (``a[i]``, ``b[i]``: unit vectors of ``pairs[i]``); pairs whose
@@ -249,30 +297,25 @@ def piece_ids(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
 
 
 def pair_features(
-    pairs: Sequence[tuple[str, str]], a: Vectors, b: Vectors, idf: NDArray[np.float32], tokenizer: Any
+    pairs: Sequence[tuple[str, str]],
+    a: Vectors,
+    b: Vectors,
+    idf: NDArray[np.float32],
+    tokenizer: Any,
+    profile: Callable[[str], TextProfile] | None = None,
 ) -> NDArray[np.float64]:
-    """One row of ``FEATURE_NAMES`` per pair; the same function serves training and lookups."""
+    """One row of ``FEATURE_NAMES`` per pair; the same function serves training and lookups. ``profile`` may
+    supply (cached) text profiles; by default each distinct text is profiled once for this call."""
     u = np.asarray(a, dtype=np.float64).reshape(len(pairs), -1)
     v = np.asarray(b, dtype=np.float64).reshape(len(pairs), -1)
     cosines = (u * v).sum(axis=1)
-    ids = piece_ids(tokenizer, [t for pair in pairs for t in pair])
+    if profile is None:
+        texts = list(dict.fromkeys(t for pair in pairs for t in pair))
+        table = {t: text_profile(t, ids, idf) for t, ids in zip(texts, piece_ids(tokenizer, texts), strict=True)}
+        profile = table.__getitem__
     rows = [
-        [float(cos), *lexical_features(ta, tb), *rarity_features(ids[2 * i], ids[2 * i + 1], idf)]
-        for i, ((ta, tb), cos) in enumerate(zip(pairs, cosines, strict=True))
+        profile_features(profile(ta), profile(tb), float(cos), idf)
+        for (ta, tb), cos in zip(pairs, cosines, strict=True)
     ]
     scalar = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
     return np.hstack([scalar, np.abs(u - v), u * v])
-
-
-def forest_from_arrays(arrays: dict[str, Any]) -> Forest:
-    return Forest(
-        roots=arrays["roots"].astype(np.int64),
-        feature=arrays["feature"].astype(np.int64),
-        threshold=arrays["node_threshold"].astype(np.float64),
-        left=arrays["left"].astype(np.int64),
-        right=arrays["right"].astype(np.int64),
-        is_leaf=arrays["is_leaf"].astype(np.bool_),
-        value=arrays["value"].astype(np.float64),
-        baseline=float(arrays["baseline"]),
-        depth=int(arrays["depth"]),
-    )

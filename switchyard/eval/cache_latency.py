@@ -83,9 +83,12 @@ async def _timed_lookups(
         started = time.perf_counter()
         await cache.lookup("bench", text)
         total.append(time.perf_counter() - started)
-    vectors = await embedder.embed(list(questions))
+    # Other texts than the ones just looked up: the verifier keeps the profiles of texts it has seen recently,
+    # and a new question's profile is part of the cost.
+    fresh = [f"{text} (once more)" for text in questions]
+    vectors = await embedder.embed(fresh)
     index_only: list[float] = []
-    for text, vector in zip(questions, vectors, strict=True):
+    for text, vector in zip(fresh, vectors, strict=True):
         started = time.perf_counter()
         cache.decide("bench", text, vector)
         index_only.append(time.perf_counter() - started)

@@ -70,6 +70,32 @@ def test_lookup_returns_the_key_of_a_paraphrase_in_the_same_namespace(
     asyncio.run(run())
 
 
+def test_one_hop_and_two_hop_lookups_decide_alike(embedder: MiniLMEmbedder, verifier: PairVerifier) -> None:
+    """With the packaged embedder a lookup embeds and searches in one worker-thread trip; an embedder that is only
+    async takes two. Same index, same questions: same answers."""
+
+    class AsyncOnly:
+        dimensions = DIMENSIONS
+        model_id = embedder.model_id
+
+        async def embed(self, texts: list[str]) -> np.ndarray:
+            return await embedder.embed(texts)
+
+    stored = [OPEN, "What is the capital of Peru?", "How do I learn Python in 2 months?"]
+    asked = ["How can I open a bank account?", "how to close a bank account", "Capital city of Peru?",
+             "How do I learn Python in 6 months?", OPEN]
+
+    async def answers(cache: SemanticCache) -> list[tuple[str, float] | None]:
+        for i, text in enumerate(stored):
+            await cache.add("ns", text, f"k{i}")
+        return [await cache.lookup("ns", text) for text in asked]
+
+    one_hop = asyncio.run(answers(SemanticCache(embedder, verifier=verifier)))
+    two_hops = asyncio.run(answers(SemanticCache(AsyncOnly(), verifier=verifier)))
+    assert one_hop == two_hops
+    assert one_hop[0] is not None and one_hop[0][0] == "k0" and one_hop[1] is None
+
+
 def test_without_verifier_the_tuned_cosine_threshold_decides(embedder: MiniLMEmbedder, verifier: PairVerifier) -> None:
     async def run() -> None:
         cache = SemanticCache(embedder, verifier=None, cosine_threshold=verifier.cosine_threshold)
