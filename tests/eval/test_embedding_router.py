@@ -118,3 +118,18 @@ def test_embeddings_are_cached_on_disk_and_reused(mmlu: datasets.PairOutcomes, t
 def test_a_file_from_another_embedding_model_is_refused() -> None:
     with pytest.raises(ValueError, match="other-model"):
         MiniLMFeatures.from_meta({"kind": "minilm", "model_id": "other-model"})
+
+
+@needs_data
+def test_train_times_decisions_without_the_embedding_cache(mmlu: datasets.PairOutcomes) -> None:
+    from switchyard.eval.experiments import _drop_embedding_cache
+
+    prompts, quality = mmlu.prompts[:80], np.column_stack([mmlu.strong, mmlu.weak])[:80]
+    router = train_router("ensemble-minilm", prompts[:60], quality[:60], ["s", "w"], target="win")
+    embedded = [m.features for m in router.members if isinstance(m.features, MiniLMFeatures)]
+    assert len(embedded) == 1 and embedded[0].cache is not None and embedded[0].head_tokens > 0
+    before = router.score(prompts[60:])
+    _drop_embedding_cache(router)  # what `train router` times: every prompt embedded, as the gateway does
+    after = [m.features for m in router.members if isinstance(m.features, MiniLMFeatures)]
+    assert after[0].cache is None and after[0].head_tokens == embedded[0].head_tokens
+    assert np.allclose(router.score(prompts[60:]), before, atol=1e-5)

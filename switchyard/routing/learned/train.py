@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from switchyard.routing.learned.embed_features import MiniLMFeatures
+from switchyard.routing.learned.embed_features import ROUTER_HEAD_TOKENS, ROUTER_TAIL_TOKENS, MiniLMFeatures
 from switchyard.routing.learned.features import StatsFeatures, TfidfFeatures, fit_stats, fit_tfidf, length_feature
 from switchyard.routing.learned.router import WIN_CLASSES, LearnedRouter
 
@@ -39,6 +39,8 @@ class TrainSettings:
     mf_quality_l2: float = 1e-4
     ensemble_c: float = 0.1  # ensemble = strongly regularised logistic heads + a wide kNN, averaged
     ensemble_k: int = 150
+    embed_head: int = ROUTER_HEAD_TOKENS  # MiniLM routers embed these first + last word pieces (0: the whole prompt)
+    embed_tail: int = ROUTER_TAIL_TOKENS
 
 
 def win_classes(strong: FloatArray, weak: FloatArray) -> NDArray[np.intp]:

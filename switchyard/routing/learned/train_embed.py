@@ -40,7 +40,7 @@ def train_minilm(
     base = kind.removesuffix(SUFFIX)
     if base not in BASE_KINDS:
         raise ValueError(f"unknown embedding router kind {kind!r}")
-    feats = features or training_features(length=base != "knn")
+    feats = features or training_features(length=base != "knn", head=s.embed_head, tail=s.embed_tail)
     if base == "knn" and feats.length_feature:
         feats = replace(feats, length_feature=False)
     elif base != "knn" and not feats.length_feature:
