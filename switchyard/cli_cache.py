@@ -54,11 +54,11 @@ def _data(data: Path | None) -> Path:
 
 
 def _vectors(texts: list[str], task: Callable[[str, int], Callable[[int], None]]) -> dict[str, Any]:
-    from switchyard.cache.embed import MiniLMEmbedder
+    from switchyard.cache.embed import cache_embedder
     from switchyard.eval.cache_data import embed_texts
 
     unique = sorted(set(texts))
-    matrix = embed_texts(MiniLMEmbedder(threads=2), unique, task("embedding questions", len(unique)))
+    matrix = embed_texts(cache_embedder(threads=2), unique, task("embedding questions", len(unique)))
     return dict(zip(unique, matrix, strict=True))
 
 
@@ -70,18 +70,22 @@ def train_cache(
     limit: LimitOption = None,
 ) -> None:
     """Train the pair verifier on the fit part and write it as an npz file (no pickle)."""
+    from switchyard.cache.embed import CACHE_TUNING
     from switchyard.cache.verifier import MODEL_PATH, PairVerifier
     from switchyard.eval.cache import at_threshold, roc_auc
     from switchyard.eval.cache_data import load_qqp, pair_cosines, split_groups
-    from switchyard.eval.cache_train import save, train_verifier
+    from switchyard.eval.cache_train import embedder_unseen, save, train_verifier
 
     pairs = load_qqp(_data(data), limit)
     report = split_groups(pairs, 0.2, seed)
     fit, held = pairs.subset(~report), pairs.subset(report)
+    unseen = embedder_unseen(fit, CACHE_TUNING)
     with _progress() as task:
         vectors = _vectors(pairs.a + pairs.b, task)
         advance = task("training verifier", 6)
-        trained = train_verifier(fit, vectors, target_precision=target, seed=seed, step=lambda _: advance(1))
+        trained = train_verifier(
+            fit, vectors, target_precision=target, seed=seed, calibrate=unseen, step=lambda _: advance(1)
+        )
     path = out or MODEL_PATH
     save(trained, {}, path)
     held_cos = pair_cosines(held, vectors)
@@ -89,6 +93,7 @@ def train_cache(
     point = at_threshold(scores, held.label, trained.threshold)
     metrics = {
         "report_pairs": float(len(held)), "fit_pairs": float(len(fit)), "seed": float(seed),
+        "calibration_pairs": float(len(fit) if unseen is None else int(unseen.sum())), "target_precision": target,
         "report_auc": roc_auc(scores, held.label), "report_cosine_auc": roc_auc(held_cos, held.label),
         "report_precision": point.precision, "report_recall": point.recall,
         "report_wrong_hit_rate": point.wrong_hit_rate,
@@ -103,18 +108,19 @@ def train_cache(
 
 def eval_cache(
     data: DataOption = None,
-    target: TargetOption = 0.90,
     seed: SeedOption = 0,
     limit: LimitOption = None,
     sizes: Annotated[str, typer.Option("--sizes", help="index sizes for the latency table; empty: skip")] = (
         "10000,100000,1000000"
     ),
     markdown: Annotated[Optional[Path], typer.Option("--markdown", help="also write the tables here")] = None,  # noqa: UP045
+    threads: Annotated[int, typer.Option("--threads", min=1, max=8, help="embedding threads for latency")] = 1,
 ) -> None:
-    """Replay the paraphrase pairs: precision, recall, wrong-hit rate and F1 per threshold, the recommended
-    threshold for the target precision, a replay of mock_data.json, and lookup latency by index size."""
+    """Replay the paraphrase pairs: precision, recall, wrong-hit rate and F1 per threshold, the packaged thresholds
+    (chosen by ``train cache`` for its target precision) on the held-out pairs, a replay of mock_data.json, and
+    lookup latency by index size."""
     from switchyard.cache.verifier import PairVerifier
-    from switchyard.eval.cache import at_threshold, operating_threshold, roc_auc, table
+    from switchyard.eval.cache import at_threshold, roc_auc, table
     from switchyard.eval.cache_data import load_mock, load_qqp, pair_cosines, split_groups
     from switchyard.eval.cache_report import Report
 
@@ -133,7 +139,9 @@ def eval_cache(
         scores = _verify(verifier, held, vectors)
         cross_scores = None if cross is None else _cross_verify(cross, held, scores)
         step(1)
-        cos_threshold = operating_threshold(pair_cosines(fit, vectors), fit.label, target)
+        # Both thresholds are the packaged file's, chosen by `train cache` on the fit pairs the embedder was not
+        # tuned on (on the others the tuned cosine is flattering).
+        cos_threshold = verifier.cosine_threshold
         cross_auc = None if cross_scores is None else roc_auc(cross_scores, held.label)
         out.pairs_header(len(fit), len(held), int(held.label.sum()), roc_auc(held_cos, held.label),
                          roc_auc(scores, held.label), cross_auc)
@@ -146,11 +154,11 @@ def eval_cache(
         if cross is not None and cross_scores is not None:
             out.threshold_table(CROSS, table(cross_scores, held.label, VERIFIER_GRID))
             recommended.append((CROSS, at_threshold(cross_scores, held.label, cross.threshold)))
-        out.recommended(target, recommended)
+        out.recommended(float(verifier.metrics.get("target_precision", 0.90)), recommended)
         out.replays(_replays(verifier, cross, vectors, mock, held, task))
         size_list = [int(s) for s in sizes.split(",") if s.strip()]
         if size_list:
-            out.latency(_latency(verifier, cross, vectors, pairs, size_list, task))
+            out.latency(_latency(verifier, cross, vectors, pairs, size_list, task, threads))
     out.print()
     if markdown is not None:
         markdown.write_text(out.markdown())
@@ -200,7 +208,8 @@ def _replays(
     def run(name: str, data: Any, use: Any, second: Any, others_wrong: bool) -> Any:
         stored = sorted(set(data.a))
         position = {t: i for i, t in enumerate(stored)}
-        cache = SemanticCache(_NoEmbedder(), verifier=use, cross_encoder=second, max_entries=len(stored) + 1)
+        cache = SemanticCache(_NoEmbedder(), verifier=use, cross_encoder=second, max_entries=len(stored) + 1,
+                              cosine_threshold=verifier.cosine_threshold)
         matrix = np.stack([vectors[t] for t in stored]) if stored else np.zeros((0, DIMENSIONS), np.float32)
         asked = np.stack([vectors[t] for t in data.b]) if data.b else np.zeros((0, DIMENSIONS), np.float32)
         partner = [position[a] for a in data.a]
@@ -221,16 +230,16 @@ def _replays(
 
 
 def _latency(
-    verifier: Any, cross: Any, vectors: dict[str, Any], pairs: Any, sizes: list[int], task: Any
+    verifier: Any, cross: Any, vectors: dict[str, Any], pairs: Any, sizes: list[int], task: Any, threads: int
 ) -> list[Any]:
     import numpy as np
 
-    from switchyard.cache.embed import MiniLMEmbedder
+    from switchyard.cache.embed import cache_embedder
     from switchyard.eval.cache_latency import measure
 
     texts = sorted(vectors)
     pool = np.stack([vectors[t] for t in texts])
-    embedder = MiniLMEmbedder(threads=1)
+    embedder = cache_embedder(threads=threads)
     questions = [f"{t} (asked again)" for t in pairs.b[:300]]
     step = task("latency by index size", len(sizes))
     results = []

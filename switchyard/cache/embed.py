@@ -10,6 +10,7 @@ composition root reports as a configuration problem.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +22,9 @@ MODEL_ID = "all-MiniLM-L6-v2-int8"
 # The same model re-quantised for integer matrix products at start-up (embed_quantize.py); its vectors differ
 # slightly, so files trained on one (verifier, routers) name it.
 FAST_MODEL_ID = "all-MiniLM-L6-v2-dynint8"
+# The semantic cache's embedder: the same model with a low-rank update of its top layers, fine-tuned offline on
+# the fit part of the QQP pairs (bench/train_embedder.py) so that paraphrases land closer than near misses.
+CACHE_TUNING = Path(__file__).with_name("embed_tuning_qqp.npz")
 DIMENSIONS = 384
 # Questions are short; 128 word pieces keeps a pathological prompt from costing a long forward pass.
 MAX_TOKENS = 128
@@ -58,7 +62,9 @@ class MiniLMEmbedder:
     may take, so lookups on a busy gateway do not fight each other for cores.
     """
 
-    def __init__(self, model_path: Path | None = None, *, threads: int = 1, fast: bool = True) -> None:
+    def __init__(
+        self, model_path: Path | None = None, *, threads: int = 1, fast: bool = True, tuning: Path | None = None
+    ) -> None:
         import onnxruntime as ort  # type: ignore[import-untyped]
         from tokenizers import BertWordPieceTokenizer
 
@@ -71,12 +77,18 @@ class MiniLMEmbedder:
             if fast:
                 from switchyard.cache.embed_quantize import dynamic_int8
 
-                model, self._model_id = dynamic_int8(Path(model)), FAST_MODEL_ID
+                model, self._model_id = dynamic_int8(Path(model), tuning), FAST_MODEL_ID
+                if tuning is not None:
+                    # Named by content: vectors cached under the id (eval, routers) must not outlive a retrained file.
+                    digest = hashlib.sha1(tuning.read_bytes()).hexdigest()[:10]
+                    self._model_id = f"{FAST_MODEL_ID}+{tuning.stem}-{digest}"
         else:
             model = str(model_path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Idle helper threads must sleep, not spin: the event loop needs that core between lookups.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         tokenizer = BertWordPieceTokenizer(str(VOCAB_PATH), lowercase=True)
         tokenizer.enable_truncation(MAX_TOKENS)
@@ -115,7 +127,7 @@ class MiniLMEmbedder:
         return sentences, tokens
 
     def _forward(self, texts: Sequence[str]) -> tuple[Matrix, NDArray[np.int64]]:
-        if self._model_id == FAST_MODEL_ID and len(texts) > 1:
+        if self._model_id.startswith(FAST_MODEL_ID) and len(texts) > 1:
             # Dynamic quantisation scales activations by the whole input, so a text's vector would depend on the
             # batch around it: run one text at a time (one thread gains little from batching anyway).
             rows = [self._forward([text]) for text in texts]
@@ -131,6 +143,11 @@ class MiniLMEmbedder:
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         (hidden,) = self._session.run(["last_hidden_state"], feed)
         return np.asarray(hidden, dtype=np.float32), mask
+
+
+def cache_embedder(threads: int = 1) -> MiniLMEmbedder:
+    """The semantic cache's embedder: the packaged model with the shipped tuning (plain if the file is absent)."""
+    return MiniLMEmbedder(threads=threads, tuning=CACHE_TUNING if CACHE_TUNING.is_file() else None)
 
 
 def _mean_pool(hidden: Matrix, mask: NDArray[np.int64]) -> Matrix:

