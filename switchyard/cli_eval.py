@@ -175,7 +175,9 @@ def _train_from_logs(data_dir: Path, group: str, members: str | None, out: Path)
 
 @eval_app.command("router")
 def eval_router(
-    dataset: Annotated[str, typer.Option(help="mmlu, mt-bench, routerbench, arc, mbpp or winogrande")] = "mmlu",
+    dataset: Annotated[
+        str, typer.Option(help="mmlu, mt-bench, alpacaeval, routerbench, arc, mbpp or winogrande")
+    ] = "mmlu",
     routers: Annotated[str, typer.Option(help=KINDS_HELP)] = "random,length,linear-binary,linear,knn,mf",
     router_file: Annotated[
         Optional[Path],  # noqa: UP045

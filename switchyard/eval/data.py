@@ -147,6 +147,39 @@ def load_mt_bench(data_dir: Path) -> PairOutcomes:
     return PairOutcomes("mt-bench", prompts, np.array(strong), np.array(weak), groups)
 
 
+ALPACA_STRONG = "gpt4_1106_preview"
+# The strongest open-weights column that is still weaker than the strong model on average (mean win prob 0.137);
+# the FuseChat columns beat gpt4_1106_preview on raw win rate, so they are no "weak" model. Same family as RouteLLM's.
+ALPACA_WEAK = "Mixtral-8x7B-Instruct-v0.1_concise"
+
+
+def load_alpacaeval(data_dir: Path, weak: str = ALPACA_WEAK) -> PairOutcomes:
+    """AlpacaEval 2.0 (805 instructions): weak quality = P(weak answer preferred over gpt4_1106_preview's), strong
+    quality = 0.5, the strong model's preference against itself (a tie), as the data folder's README defines it.
+
+    Like MT-Bench's judge scores, the qualities are graded, not 0/1: routing a prompt to the strong model gains
+    0.5 - p. Scoring the strong answer 1 - p instead would double every per-prompt gain and the strong-weak gap
+    alike, leaving APGR, CPT and the win labels unchanged. ``groups`` are the instruction's source subset."""
+    folder = data_dir / "alpacaeval_weighted_pref_matrix"
+    with (folder / "instructions.csv").open(newline="") as handle:
+        rows = {int(row["idx"]): (row["instruction"], row["dataset"]) for row in csv.DictReader(handle)}
+    prompts: list[str] = []
+    strong: list[float] = []
+    weak_q: list[float] = []
+    groups: list[str] = []
+    with (folder / "win_prob_vs_gpt4_1106_preview.csv").open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        if weak not in (reader.fieldnames or []):
+            raise ValueError(f"no AlpacaEval column {weak!r} in {folder}")
+        for row in reader:
+            instruction, source = rows[int(row["idx"])]
+            prompts.append(instruction)
+            strong.append(float(row[ALPACA_STRONG]))
+            weak_q.append(float(row[weak]))
+            groups.append(source)
+    return PairOutcomes("alpacaeval", prompts, np.array(strong), np.array(weak_q), groups, ALPACA_STRONG, weak)
+
+
 def _joined(cell: str) -> str:
     """RouterBench stores prompts and responses as a stringified Python list of strings."""
     try:

@@ -16,7 +16,7 @@ from switchyard.routing.learned.router import LearnedRouter
 from switchyard.routing.learned.train import TrainSettings
 
 Progress = Callable[[str], None]
-TWO_MODEL = ("mmlu", "mt-bench")
+TWO_MODEL = ("mmlu", "mt-bench", "alpacaeval")
 MANY_MODEL = ("routerbench", *datasets.ROUTERBENCH_TASKS)
 
 
@@ -32,6 +32,8 @@ def load_pair(name: str, data_dir: Path) -> datasets.PairOutcomes:
         return datasets.load_mmlu(data_dir)
     if name == "mt-bench":
         return datasets.load_mt_bench(data_dir)
+    if name == "alpacaeval":
+        return datasets.load_alpacaeval(data_dir)
     raise ValueError(f"unknown two-model dataset {name!r}; choose from {', '.join(TWO_MODEL)}")
 
 
