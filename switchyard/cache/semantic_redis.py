@@ -1,10 +1,12 @@
 """Semantic-cache entries shared through Redis: one stream that every instance appends to and replays.
 
-Each add is an ``XADD`` of (origin, namespace, text, key, float16 vector, absolute expiry) to a capped stream; an
-instance reads what it has not seen (``XREAD`` from its last id, from the beginning at start) and inserts it into
-its own in-process index. Vectors travel with the entry so no instance re-embeds another's questions. The stream is
-capped near ``max_entries``; an instance that starts after older entries were trimmed simply does not know them,
-which costs a miss, never a wrong answer. Redis failures raise ``CacheUnavailable`` (the caller counts a miss).
+Each add is an ``XADD`` of (origin, embedding model id, namespace, text, key, float16 vector, absolute expiry) to a
+capped stream; an instance reads what it has not seen (``XREAD`` from its last id, from the beginning at start) and
+inserts it into its own in-process index, unless another model made the vector: during a rolling upgrade to a
+retrained embedder, old and new vectors are not comparable and must not meet in one index. Vectors travel with the
+entry so no instance re-embeds another's questions. The stream is capped near ``max_entries``; an instance that
+starts after older entries were trimmed simply does not know them, which costs a miss, never a wrong answer. Redis
+failures raise ``CacheUnavailable`` (the caller counts a miss).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class RedisMirror:
         url: str,
         *,
         dimensions: int,
+        model_id: str,
         max_entries: int,
         timeout_s: float = 0.25,
         stream: str = STREAM,
@@ -38,6 +41,7 @@ class RedisMirror:
 
         self._redis: Any = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         self._dimensions = dimensions
+        self._model = model_id
         self._max_entries = max_entries
         self._stream = stream
         self._clock = clock
@@ -48,6 +52,7 @@ class RedisMirror:
     async def publish(self, namespace: str, text: str, key: str, vector: Vector, ttl_s: float) -> None:
         fields = {
             "o": self._origin,
+            "m": self._model,
             "n": namespace,
             "t": text,
             "k": key,
@@ -77,7 +82,7 @@ class RedisMirror:
                 return applied
 
     def _apply_one(self, fields: dict[bytes, bytes], now: float, apply: Callable[..., None]) -> int:
-        if fields.get(b"o", b"").decode() == self._origin:
+        if fields.get(b"o", b"").decode() == self._origin or fields.get(b"m", b"").decode() != self._model:
             return 0
         try:
             vector = np.frombuffer(fields[b"v"], dtype=np.float16).astype(np.float32)

@@ -316,12 +316,12 @@ def _semantic_index(settings: CacheSettings) -> SemanticIndex | None:
         from switchyard.cache.verifier import PairVerifier
     except ImportError as exc:
         raise errors.ConfigError("cache.semantic", f"{exc.name} missing", "install switchyard[semantic]") from None
-    verifier = PairVerifier()
+    verifier, embedder = PairVerifier(), cache_embedder(semantic.threads)
     mirror = None
     if settings.backend == "redis" and settings.redis_url is not None:
-        mirror = RedisMirror(settings.redis_url.get_secret_value(), dimensions=DIMENSIONS,
+        mirror = RedisMirror(settings.redis_url.get_secret_value(), dimensions=DIMENSIONS, model_id=embedder.model_id,
                              max_entries=semantic.max_entries, timeout_s=settings.redis_timeout_s)
-    return SemanticCache(cache_embedder(semantic.threads), verifier=verifier if semantic.verifier else None,
+    return SemanticCache(embedder, verifier=verifier if semantic.verifier else None,
                          cross_encoder=CrossEncoder() if semantic.verifier and CE_MODEL.is_file() else None,
                          threshold=semantic.threshold, cosine_threshold=verifier.cosine_threshold,
                          max_entries=semantic.max_entries, ttl_s=settings.ttl_s, mirror=mirror)

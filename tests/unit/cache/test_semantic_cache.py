@@ -140,4 +140,4 @@ def test_the_requantised_graph_agrees_with_the_packaged_one() -> None:
     cosines = (embedder.encode(texts) * packaged.encode(texts)).sum(axis=1)
     assert (cosines > 0.98).all(), cosines
     assert (cosines < 1.0 - 1e-7).any()  # really a different graph, not the packaged one again
-    assert embedder.model_id == "all-MiniLM-L6-v2-dynint8" and packaged.model_id == "all-MiniLM-L6-v2-int8"
+    assert embedder.model_id == "all-MiniLM-L6-v2-dynint8-fused" and packaged.model_id == "all-MiniLM-L6-v2-int8"

@@ -41,9 +41,11 @@ class Clock:
         return self.now
 
 
-def instance(url: str, stream: str, clock: Clock | None = None, ttl_s: float = 60) -> SemanticCache:
+def instance(
+    url: str, stream: str, clock: Clock | None = None, ttl_s: float = 60, model: str = HashEmbedder.model_id
+) -> SemanticCache:
     clock = clock or Clock()
-    mirror = RedisMirror(url, dimensions=DIMS, max_entries=1000, stream=stream, clock=clock)
+    mirror = RedisMirror(url, dimensions=DIMS, model_id=model, max_entries=1000, stream=stream, clock=clock)
     return SemanticCache(
         HashEmbedder(), verifier=None, threshold=0.99, ttl_s=ttl_s, mirror=mirror, mirror_poll_s=0, clock=clock
     )
@@ -60,6 +62,24 @@ def test_an_entry_added_on_one_instance_is_found_on_another(redis_server: RedisS
         assert len(one.index) == 1 and len(two.index) == 1
         await one.close()
         await two.close()
+
+    redis_server.flush()
+    asyncio.run(run())
+
+
+def test_vectors_from_another_embedding_model_are_not_replayed(redis_server: RedisServer) -> None:
+    """A rolling upgrade to a retrained embedder: the old instances' vectors are not comparable with the new ones."""
+
+    async def run() -> None:
+        old, new = instance(redis_server.url, "t:model", model="hash-v1"), instance(redis_server.url, "t:model")
+        peer = instance(redis_server.url, "t:model")
+        await old.add("ns", "what is a gateway", "from-old")
+        await peer.add("ns", "what is a router", "from-peer")
+        assert await new.lookup("ns", "what is a gateway!") is None
+        assert await new.lookup("ns", "what is a router!") == ("from-peer", pytest.approx(1.0, abs=2e-3))
+        assert len(new.index) == 1
+        for cache in (old, new, peer):
+            await cache.close()
 
     redis_server.flush()
     asyncio.run(run())

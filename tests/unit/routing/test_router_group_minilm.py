@@ -95,5 +95,5 @@ def test_the_loaded_file_builds_minilm_features(tmp_path: Path, monkeypatch: pyt
 
     loaded = LearnedRouter.load(router_file(tmp_path, monkeypatch))
     assert isinstance(loaded.features, MiniLMFeatures) and loaded.features.cache is None  # no disk on the request path
-    assert loaded.features.meta() == {"kind": "minilm", "model_id": "all-MiniLM-L6-v2-dynint8", "head_tokens": 40,
+    assert loaded.features.meta() == {"kind": "minilm", "model_id": "all-MiniLM-L6-v2-dynint8-fused", "head_tokens": 40,
                                       "tail_tokens": 22, "length_feature": True}  # fmt: skip
