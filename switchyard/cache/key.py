@@ -7,8 +7,9 @@ object keys are sorted, ``null`` equals absent and ``1.0`` equals ``1``; the res
 together with the tenant namespace, so two tenants never compute the same key.
 
 For the semantic index the same body is split in two: the last user message (the text compared by meaning) and
-everything else (hashed into the semantic namespace, so the system prompt, earlier turns, tools and parameters
-must still match exactly).
+everything else (hashed into the semantic namespace, so tools and parameters must still match exactly, and by
+default the system prompt and earlier turns too). An operator may let the system prompt or the earlier turns
+differ (``SEMANTIC_PARTS``): they are then left out of the namespace instead.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ import msgspec
 IGNORED_FIELDS = frozenset({"user", "metadata", "stream", "stream_options", "store"})
 # A field equal to its documented default is the same request as one without it.
 _DEFAULTS: dict[str, Any] = {"n": 1}
+# What besides tools and parameters a semantic hit requires to be identical; every one of them by default.
+SEMANTIC_PARTS = frozenset({"system", "history"})
+_SYSTEM_ROLES = frozenset({"system", "developer"})
 
 
 def _number(text: str) -> int | float:
@@ -66,23 +70,27 @@ def canonical_body(body: bytes) -> dict[str, Any]:
 _MISSING = object()
 
 
-def request_key(namespace: str, body: bytes, mode: str, semantic: bool = False) -> RequestKey:
+def request_key(
+    namespace: str, body: bytes, mode: str, semantic: bool = False, must_match: frozenset[str] = SEMANTIC_PARTS
+) -> RequestKey:
     """``namespace``: tenant and any caller-chosen namespace; ``mode``: the API and delivery the entry is stored in
-    (a streamed answer is kept as its chunks, a plain one as its body, so they are separate entries)."""
+    (a streamed answer is kept as its chunks, a plain one as its body, so they are separate entries);
+    ``must_match``: which of ``SEMANTIC_PARTS`` go into the semantic namespace."""
     canonical = canonical_body(body)
     scope = f"{namespace}\0{mode}"
     exact = _digest(scope, _encoder.encode(canonical))
     if not semantic:
         return RequestKey(exact)
-    split = _split_last_user(canonical)
+    split = _split_last_user(canonical, must_match)
     if split is None:
         return RequestKey(exact)
     rest, text = split
     return RequestKey(exact, _digest(scope, _encoder.encode(rest)), text)
 
 
-def _split_last_user(canonical: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
-    """(the request with the last user message's content blanked, that content as text), if it is text."""
+def _split_last_user(canonical: dict[str, Any], must_match: frozenset[str]) -> tuple[dict[str, Any], str] | None:
+    """(the request with the last user message's content blanked and the parts that need not match removed,
+    that content as text), if it is text."""
     messages = canonical.get("messages")
     if not isinstance(messages, list):
         return None
@@ -92,9 +100,19 @@ def _split_last_user(canonical: dict[str, Any]) -> tuple[dict[str, Any], str] | 
             text = _text_of(message.get("content"))
             if text is None:
                 return None
-            blanked = [*messages[:index], {**message, "content": None}, *messages[index + 1 :]]
-            return {**canonical, "messages": blanked}, text
+            before = messages[:index]
+            if "history" not in must_match:
+                before = [m for m in before if _is_system(m)]
+            rest = {**canonical, "messages": [*before, {**message, "content": None}, *messages[index + 1 :]]}
+            if "system" not in must_match:
+                rest["messages"] = [m for m in rest["messages"] if not _is_system(m)]
+                rest.pop("system", None)  # Anthropic's Messages API carries it beside the messages
+            return rest, text
     return None
+
+
+def _is_system(message: object) -> bool:
+    return isinstance(message, dict) and message.get("role") in _SYSTEM_ROLES
 
 
 def _text_of(content: object) -> str | None:

@@ -280,8 +280,13 @@ class SemanticCacheSettings(_Strict):
     threshold: float | None = Field(None, gt=0, le=1, description="similarity needed; default: the tuned one")
     verifier: bool = Field(True, description="second-stage check of a candidate pair before it counts as a hit")
     max_entries: int = Field(100_000, gt=0, description="per instance, across namespaces")
-    model: str | None = Field(None, description="embedding model: the packaged local one, or a model group")
+    model: str | None = Field(None, description="embedding model: only the packaged all-MiniLM-L6-v2 is served")
     threads: int = Field(1, ge=1, le=8, description="CPU threads one embedding may use (2: faster on long questions)")
+    must_match: list[Literal["system", "history"]] = Field(
+        ["system", "history"],
+        description="besides tools and parameters, what must be identical for a hit: the system prompt, the earlier "
+        "turns; only the last user message is compared by meaning",
+    )
 
 
 class GroupCacheSettings(_Strict):

@@ -119,6 +119,7 @@ class ResponseCache:
             settings.enabled, settings.ttl_s, settings.only_deterministic, settings.cache_tool_calls
         )
         self._semantic = semantic
+        self._must_match = frozenset(settings.semantic.must_match)
         self._clock = clock
         self._pending: set[asyncio.Task[None]] = set()
         self._warned: set[str] = set()
@@ -138,7 +139,9 @@ class ResponseCache:
         if controls.namespace:
             namespace += "\0" + controls.namespace
         try:
-            key = request_key(namespace, native.body if native else call.body, mode, self._semantic is not None)
+            key = request_key(
+                namespace, native.body if native else call.body, mode, self._semantic is not None, self._must_match
+            )
         except (msgspec.DecodeError, ValueError):
             ctx.cache_status = BYPASS  # the route decoded it, so this is not expected; just do not cache
             return None, None

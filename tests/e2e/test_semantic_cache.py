@@ -1,6 +1,7 @@
 """The semantic cache through real gateway processes and the official OpenAI SDK, in front of a fake upstream that
-counts what reaches it: a paraphrase is answered from the cache, a near-miss, another system prompt or another
-tenant is not; with Redis, an answer stored through one instance is found through another."""
+counts what reaches it: a paraphrase is answered from the cache, a near-miss, another system prompt (unless the
+operator allows it) or another tenant is not; with Redis, an answer stored through one instance is found through
+another."""
 
 from __future__ import annotations
 
@@ -106,3 +107,14 @@ def test_instances_sharing_redis_find_each_others_entries(
     _, second = ask(two, "How can I reset my router's password?")
     assert second.headers["x-switchyard-cache"] == "semantic-hit"
     assert len(fake.requests) == 1
+
+
+def test_an_operator_can_let_the_system_prompt_differ(fake: FakeOpenAI, start_gateway: GatewayFactory) -> None:
+    gateway = start_gateway(config(fake, {"semantic": {"enabled": True, "must_match": ["history"]}}))
+    ask(gateway, "What is the best way to learn French?", system="Be brief.")
+    time.sleep(SETTLE_S)
+    _, other_prompt = ask(gateway, "What's the best way to learn French?", system="Keep it short.")
+    assert other_prompt.headers["x-switchyard-cache"] == "semantic-hit"
+    _, other_tenant = ask(gateway, "What's the best way to learn French?", key="client-b")
+    assert other_tenant.headers["x-switchyard-cache"] == "miss"
+    assert len(fake.requests) == 2

@@ -98,3 +98,27 @@ def test_semantic_split_compares_the_last_user_message_only() -> None:
     assert split(parts)[1] == "a\nb"
     image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
     assert split({**BASE, "messages": [{"role": "user", "content": [image]}]}) == (None, None)
+
+
+def test_an_operator_can_let_the_system_prompt_or_the_earlier_turns_differ() -> None:
+    def namespace(body: dict[str, Any], must_match: frozenset[str]) -> str | None:
+        found = request_key("key:a", json.dumps(body).encode(), "openai:plain", True, must_match)
+        return found.semantic_namespace
+
+    question = {"role": "user", "content": "What is a gateway?"}
+    history = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
+    plain = {**BASE, "messages": [{"role": "system", "content": "Be brief."}, question]}
+    chatty = {**BASE, "messages": [{"role": "system", "content": "Be brief."}, *history, question]}
+    other_system = {**BASE, "messages": [{"role": "developer", "content": "Be long."}, question]}
+    everything, system_only, nothing = frozenset({"system", "history"}), frozenset({"system"}), frozenset()
+    assert namespace(chatty, everything) != namespace(plain, everything)
+    assert namespace(chatty, system_only) == namespace(plain, system_only)
+    assert namespace(other_system, system_only) != namespace(plain, system_only)
+    assert namespace(other_system, nothing) == namespace(plain, nothing) == namespace(chatty, nothing)
+    # Parameters and tools always count.
+    assert namespace({**plain, "temperature": 0.7}, nothing) != namespace(plain, nothing)
+    # Anthropic's Messages API puts the system prompt beside the messages.
+    anthropic = {"model": "m", "max_tokens": 64, "messages": [question]}
+    with_system = {**anthropic, "system": "Be brief."}
+    assert namespace(with_system, everything) != namespace(anthropic, everything)
+    assert namespace(with_system, nothing) == namespace(anthropic, nothing)
