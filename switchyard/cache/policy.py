@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from switchyard.config.schema import CacheSettings, GroupCacheSettings
+from switchyard.config.cache import CacheSettings, GroupCacheSettings
 from switchyard.types.chat import ChatRequest
 
 

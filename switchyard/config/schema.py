@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
+from switchyard.config.cache import CacheSettings, GroupCacheSettings
 from switchyard.config.limits import BudgetSettings, LimitsSettings, RateLimits
 
 
@@ -271,55 +272,6 @@ class AuthSettings(_Strict):
 
     cache_ttl_s: float = Field(5.0, ge=0, description="how long a key lookup is reused; other instances' changes")
     cache_size: int = Field(50_000, ge=1, description="key lookups kept in memory")
-
-
-class SemanticCacheSettings(_Strict):
-    """The semantic cache: answers for questions close in meaning (see docs/caching.md)."""
-
-    enabled: bool = False
-    threshold: float | None = Field(None, gt=0, le=1, description="similarity needed; default: the tuned one")
-    verifier: bool = Field(True, description="second-stage check of a candidate pair before it counts as a hit")
-    max_entries: int = Field(100_000, gt=0, description="per instance, across namespaces")
-    model: str | None = Field(None, description="embedding model: only the packaged all-MiniLM-L6-v2 is served")
-    threads: int = Field(1, ge=1, le=8, description="CPU threads one embedding may use (2: faster on long questions)")
-    must_match: list[Literal["system", "history"]] = Field(
-        ["system", "history"],
-        description="besides tools and parameters, what must be identical for a hit: the system prompt, the earlier "
-        "turns; only the last user message is compared by meaning",
-    )
-
-
-class GroupCacheSettings(_Strict):
-    """Per-model-group overrides of the cache settings; unset fields keep the global value."""
-
-    enabled: bool | None = None
-    ttl_s: int | None = Field(None, gt=0)
-    only_deterministic: bool | None = None
-    cache_tool_calls: bool | None = None
-
-
-class CacheSettings(_Strict):
-    """The response cache. Off by default: an operator decides which answers may be reused."""
-
-    enabled: bool = False
-    backend: Literal["memory", "redis"] = "memory"
-    redis_url: SecretStr | None = Field(None, description="redis://host:port/db; required for backend redis")
-    redis_timeout_s: float = Field(0.25, gt=0, description="a Redis call slower than this counts as a miss")
-    ttl_s: int = Field(3600, gt=0)
-    max_ttl_s: int = Field(30 * 86400, gt=0, description="ceiling for the x-switchyard-cache-ttl header")
-    max_entries: int = Field(10_000, gt=0, description="memory backend")
-    max_bytes: int = Field(256 * 1024 * 1024, gt=0, description="memory backend")
-    max_entry_bytes: int = Field(4 * 1024 * 1024, gt=0, description="larger answers are not stored")
-    scope: Literal["key", "team", "global"] = Field("key", description="who may share an entry")
-    only_deterministic: bool = Field(True, description="store only temperature 0, or n=1 with a seed")
-    cache_tool_calls: bool = Field(False, description="store answers that call tools")
-    semantic: SemanticCacheSettings = Field(default_factory=SemanticCacheSettings)
-
-    @model_validator(mode="after")
-    def _redis_needs_url(self) -> CacheSettings:
-        if self.enabled and self.backend == "redis" and self.redis_url is None:
-            raise ValueError("cache.backend redis needs cache.redis_url")
-        return self
 
 
 class ObservabilitySettings(_Strict):

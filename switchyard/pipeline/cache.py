@@ -27,7 +27,7 @@ from switchyard.cache.entry import CacheEntry, decode_entry, encode_entry
 from switchyard.cache.key import RequestKey, request_key
 from switchyard.cache.policy import CachePolicy
 from switchyard.cache.protocols import CacheBackend, CacheUnavailable, SemanticIndex
-from switchyard.config.schema import CacheSettings
+from switchyard.config.cache import CacheSettings
 from switchyard.errors import InvalidRequestError
 from switchyard.pipeline.context import RequestContext
 from switchyard.providers.base import ChatCall, Reply

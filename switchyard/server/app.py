@@ -23,7 +23,8 @@ from switchyard.cache.memory import MemoryCache
 from switchyard.cache.policy import resolve as cache_policy
 from switchyard.cache.protocols import CacheBackend, SemanticIndex
 from switchyard.config import load_config
-from switchyard.config.schema import CacheSettings, Config
+from switchyard.config.cache import LOCAL_EMBEDDER
+from switchyard.config.schema import Config
 from switchyard.limits.alerts import WebhookNotifier
 from switchyard.limits.budget import BudgetStore, MemoryBudgetStore, seed_from_history
 from switchyard.limits.memory import MemoryLimitStore
@@ -128,7 +129,7 @@ def create_app(
     shared_health = _shared_health(config, [t.id for group in groups.values() for t in group.targets])
     health_store = shared_health or MemoryHealthStore(config.router.breaker.window_s)
     executor = Executor(groups, config.router, health_store, limits.store)  # deployment limits share the store
-    cache = _response_cache(config)
+    cache = _response_cache(config, executor)
     # Router groups (model: auto) choose among member groups; their token counts feed the capability filter.
     routers = build_routers(config, groups, counter)
     pipeline = Pipeline(executor, stages, auth, cache=cache, routers=routers)
@@ -286,7 +287,7 @@ def _limits(config: Config, counter: TokenCounter) -> tuple[LimitsStage, BudgetS
     return limits, budget, notifier
 
 
-def _response_cache(config: Config) -> ResponseCache | None:
+def _response_cache(config: Config, executor: Executor) -> ResponseCache | None:
     settings = config.cache
     policies = {name: cache_policy(settings, group.cache) for name, group in config.model_groups.items()}
     if not any(policy.enabled for policy in policies.values()) and not settings.enabled:
@@ -298,29 +299,38 @@ def _response_cache(config: Config) -> ResponseCache | None:
         backend = RedisCache(settings.redis_url.get_secret_value(), settings.redis_timeout_s)
     else:
         backend = MemoryCache(settings.max_entries, settings.max_bytes)
-    return ResponseCache(backend, settings, policies, semantic=_semantic_index(config.cache))
+    return ResponseCache(backend, settings, policies, semantic=_semantic_index(config, executor))
 
 
-def _semantic_index(settings: CacheSettings) -> SemanticIndex | None:
+def _semantic_index(config: Config, executor: Executor) -> SemanticIndex | None:
+    settings = config.cache
     semantic = settings.semantic
     if not semantic.enabled:
         return None
-    if semantic.model not in (None, "all-MiniLM-L6-v2"):
-        raise errors.ConfigError("cache.semantic.model", f"{semantic.model!r} is not served", "omit it (MiniLM)")
+    if semantic.model not in (None, LOCAL_EMBEDDER) and semantic.model not in config.model_groups:
+        raise errors.ConfigError("cache.semantic.model", f"no model group {semantic.model!r}", "name a model group")
     try:  # the `semantic` extra: the packaged MiniLM model, onnxruntime, tokenizers, usearch
         from switchyard.cache.cross_encoder import MODEL_PATH as CE_MODEL
         from switchyard.cache.cross_encoder import CrossEncoder
-        from switchyard.cache.embed import DIMENSIONS, cache_embedder
+        from switchyard.cache.embed import Embedder, cache_embedder
         from switchyard.cache.semantic import SemanticCache
         from switchyard.cache.semantic_redis import RedisMirror
         from switchyard.cache.verifier import PairVerifier
+        from switchyard.routing.group_embedder import GroupEmbedder
     except ImportError as exc:
         raise errors.ConfigError("cache.semantic", f"{exc.name} missing", "install switchyard[semantic]") from None
-    verifier, embedder = PairVerifier(), cache_embedder(semantic.threads)
+    verifier = PairVerifier()
+    embedder: Embedder
+    if semantic.model in (None, LOCAL_EMBEDDER):
+        embedder = cache_embedder(semantic.threads)
+    else:
+        assert semantic.dimensions is not None  # the settings' validator requires it with a model group
+        embedder = GroupEmbedder(executor, semantic.model, semantic.dimensions)
     mirror = None
     if settings.backend == "redis" and settings.redis_url is not None:
-        mirror = RedisMirror(settings.redis_url.get_secret_value(), dimensions=DIMENSIONS, model_id=embedder.model_id,
-                             max_entries=semantic.max_entries, timeout_s=settings.redis_timeout_s)
+        mirror = RedisMirror(settings.redis_url.get_secret_value(), dimensions=embedder.dimensions,
+                             model_id=embedder.model_id, max_entries=semantic.max_entries,
+                             timeout_s=settings.redis_timeout_s)
     return SemanticCache(embedder, verifier=verifier if semantic.verifier else None,
                          cross_encoder=CrossEncoder() if semantic.verifier and CE_MODEL.is_file() else None,
                          threshold=semantic.threshold, cosine_threshold=verifier.cosine_threshold,

@@ -118,3 +118,45 @@ def test_an_operator_can_let_the_system_prompt_differ(fake: FakeOpenAI, start_ga
     _, other_tenant = ask(gateway, "What's the best way to learn French?", key="client-b")
     assert other_tenant.headers["x-switchyard-cache"] == "miss"
     assert len(fake.requests) == 2
+
+
+def test_embeddings_from_a_model_group_of_the_gateway(fake: FakeOpenAI, start_gateway: GatewayFactory) -> None:
+    """The semantic cache embeds through the gateway's own `embed` group (the fake's hash vectors: only the same
+    text is close). With `must_match: []` the same question under another system prompt misses the exact cache and
+    is a semantic hit; the embedding calls reached the upstream with the deployment's model."""
+    base = config(fake)
+    embed = {"provider": "openai", "model": "text-embedding-3-small", "api_base": fake.base_url, "api_key": OPENAI_KEY}
+    semantic = {"enabled": True, "model": "embed", "dimensions": fake.embedding_dim, "verifier": False,
+                "threshold": 0.99, "must_match": []}
+    gateway = start_gateway({**base, "cache": {**base["cache"], "semantic": semantic},
+                             "model_groups": {**base["model_groups"], "embed": {"deployments": [embed]}}})
+    first, raw = ask(gateway, "Which ports does the gateway listen on?", system="Be brief.")
+    assert raw.headers["x-switchyard-cache"] == "miss"
+    time.sleep(SETTLE_S)
+    second, raw = ask(gateway, "Which ports does the gateway listen on?", system="Keep it short.")
+    assert raw.headers["x-switchyard-cache"] == "semantic-hit"
+    assert second.choices[0].message.content == first.choices[0].message.content
+    _, raw = ask(gateway, "Which port does the gateway listen on?")
+    assert raw.headers["x-switchyard-cache"] == "miss"
+    chats = [r for r in fake.requests if r.path == "/v1/chat/completions"]
+    embeddings = [r for r in fake.requests if r.path == "/v1/embeddings"]
+    assert len(chats) == 2
+    assert embeddings and all(r.json["model"] == "text-embedding-3-small" for r in embeddings)
+    assert {text for r in embeddings for text in r.json["input"]} == {
+        "Which ports does the gateway listen on?", "Which port does the gateway listen on?"
+    }
+
+
+def test_embeddings_of_the_wrong_size_are_a_miss_not_a_failure(
+    fake: FakeOpenAI, start_gateway: GatewayFactory
+) -> None:
+    base = config(fake)
+    embed = {"provider": "openai", "model": "text-embedding-3-small", "api_base": fake.base_url, "api_key": OPENAI_KEY}
+    semantic = {"enabled": True, "model": "embed", "dimensions": fake.embedding_dim * 2, "verifier": False,
+                "threshold": 0.99, "must_match": []}
+    gateway = start_gateway({**base, "cache": {**base["cache"], "semantic": semantic},
+                             "model_groups": {**base["model_groups"], "embed": {"deployments": [embed]}}})
+    for system in ("Be brief.", "Keep it short."):
+        answer, raw = ask(gateway, "Which ports does the gateway listen on?", system=system)
+        assert raw.headers["x-switchyard-cache"] == "miss" and answer.choices[0].message.content
+    assert len([r for r in fake.requests if r.path == "/v1/chat/completions"]) == 2

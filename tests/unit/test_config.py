@@ -48,6 +48,16 @@ GROUP = "model_groups:\n  g:\n    deployments:\n      - provider: openai\n      
         ("server:\n  prot: 1\n", "server.prot", "did you mean `port`"),
         ("router:\n  strategy: fastest\n", "router.strategy", "weighted"),
         ("server: [1]\n", "server", "mapping"),
+        (
+            GROUP + "cache:\n  semantic:\n    model: g\n    dimensions: 8\n",
+            "cache.semantic",
+            "verifier works only with the packaged model",
+        ),
+        (
+            GROUP + "cache:\n  semantic:\n    model: g\n    verifier: false\n",
+            "cache.semantic",
+            "needs a threshold and the dimensions",
+        ),
     ],
 )
 def test_bad_values_name_their_path(tmp_path: Path, text: str, path: str, fragment: str) -> None:
@@ -119,3 +129,14 @@ def test_examples_are_valid(name: str) -> None:
     }
     config = load_config(ROOT / "examples" / name, env=env)
     assert config.model_groups
+
+
+def test_the_semantic_cache_model_must_be_a_model_group(tmp_path: Path) -> None:
+    from switchyard.server.app import create_app
+
+    text = GROUP + "        api_key: sk-test-0123456789\n"
+    text += "cache:\n  enabled: true\n  semantic:\n    enabled: true\n    model: nope\n    dimensions: 8\n"
+    text += "    verifier: false\n    threshold: 0.95\n"
+    with pytest.raises(ConfigError) as caught:
+        create_app(load_config(write(tmp_path, text), env={}))
+    assert caught.value.path == "cache.semantic.model" and "no model group 'nope'" in str(caught.value)

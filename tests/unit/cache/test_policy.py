@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from switchyard.cache.policy import CachePolicy, calls_tools, resolve
-from switchyard.config.schema import CacheSettings, GroupCacheSettings
+from switchyard.config.cache import CacheSettings, GroupCacheSettings
 from switchyard.types.chat import ChatRequest
 
 TOOLS = [{"type": "function", "function": {"name": "book"}}]

@@ -9,7 +9,7 @@ import msgspec
 
 from switchyard.cache.entry import CacheEntry
 from switchyard.cache.memory import MemoryCache
-from switchyard.config.schema import CacheSettings
+from switchyard.config.cache import CacheSettings
 from switchyard.pipeline.cache import ResponseCache
 from switchyard.pipeline.cache_replay import CachedStream
 from switchyard.pipeline.context import RequestContext

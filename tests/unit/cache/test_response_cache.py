@@ -13,7 +13,7 @@ from switchyard.cache.memory import MemoryCache
 from switchyard.cache.policy import CachePolicy
 from switchyard.cache.protocols import CacheUnavailable
 from switchyard.cache.redis import RedisCache
-from switchyard.config.schema import CacheSettings
+from switchyard.config.cache import CacheSettings
 from switchyard.errors import InvalidRequestError
 from switchyard.pipeline.cache import ResponseCache, parse_controls, tenant_of
 from switchyard.pipeline.context import RequestContext
