@@ -32,9 +32,14 @@ class SemanticCacheSettings(_Strict):
         "turns; only the last user message is compared by meaning",
     )
 
+    @property
+    def group(self) -> str | None:
+        """The model group that embeds, or None for the packaged model."""
+        return None if self.model in (None, LOCAL_EMBEDDER) else self.model
+
     @model_validator(mode="after")
     def _group_model_needs_a_threshold(self) -> SemanticCacheSettings:
-        if self.model in (None, LOCAL_EMBEDDER):
+        if self.group is None:
             return self
         # The verifier and the tuned thresholds were learned on the packaged model's vectors.
         if self.verifier:

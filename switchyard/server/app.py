@@ -23,7 +23,6 @@ from switchyard.cache.memory import MemoryCache
 from switchyard.cache.policy import resolve as cache_policy
 from switchyard.cache.protocols import CacheBackend, SemanticIndex
 from switchyard.config import load_config
-from switchyard.config.cache import LOCAL_EMBEDDER
 from switchyard.config.schema import Config
 from switchyard.limits.alerts import WebhookNotifier
 from switchyard.limits.budget import BudgetStore, MemoryBudgetStore, seed_from_history
@@ -307,8 +306,8 @@ def _semantic_index(config: Config, executor: Executor) -> SemanticIndex | None:
     semantic = settings.semantic
     if not semantic.enabled:
         return None
-    if semantic.model not in (None, LOCAL_EMBEDDER) and semantic.model not in config.model_groups:
-        raise errors.ConfigError("cache.semantic.model", f"no model group {semantic.model!r}", "name a model group")
+    if semantic.group is not None and semantic.group not in config.model_groups:
+        raise errors.ConfigError("cache.semantic.model", f"no model group {semantic.group!r}", "name a model group")
     try:  # the `semantic` extra: the packaged MiniLM model, onnxruntime, tokenizers, usearch
         from switchyard.cache.cross_encoder import MODEL_PATH as CE_MODEL
         from switchyard.cache.cross_encoder import CrossEncoder
@@ -321,11 +320,11 @@ def _semantic_index(config: Config, executor: Executor) -> SemanticIndex | None:
         raise errors.ConfigError("cache.semantic", f"{exc.name} missing", "install switchyard[semantic]") from None
     verifier = PairVerifier()
     embedder: Embedder
-    if semantic.model in (None, LOCAL_EMBEDDER):
+    if semantic.group is None:
         embedder = cache_embedder(semantic.threads)
     else:
         assert semantic.dimensions is not None  # the settings' validator requires it with a model group
-        embedder = GroupEmbedder(executor, semantic.model, semantic.dimensions)
+        embedder = GroupEmbedder(executor, semantic.group, semantic.dimensions)
     mirror = None
     if settings.backend == "redis" and settings.redis_url is not None:
         mirror = RedisMirror(settings.redis_url.get_secret_value(), dimensions=embedder.dimensions,
