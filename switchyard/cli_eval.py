@@ -176,7 +176,11 @@ def _train_from_logs(data_dir: Path, group: str, members: str | None, out: Path)
 @eval_app.command("router")
 def eval_router(
     dataset: Annotated[
-        str, typer.Option(help="mmlu, mt-bench, alpacaeval, routerbench, arc, mbpp or winogrande")
+        str,
+        typer.Option(
+            help="two models: mmlu, mt-bench, alpacaeval, arc-pair, mbpp-pair, winogrande-pair (GPT-4 vs Mixtral); "
+            "many models: routerbench, arc, mbpp, winogrande"
+        ),
     ] = "mmlu",
     routers: Annotated[str, typer.Option(help=KINDS_HELP)] = "random,length,linear-binary,linear,knn,mf",
     router_file: Annotated[
@@ -219,6 +223,47 @@ def eval_router(
             )
     typer.echo(result.text)
     typer.echo(f"wrote {result.markdown}" + "".join(f", {p}" for p in result.images))
+
+
+@eval_app.command("transfer")
+def eval_transfer(
+    routers: Annotated[str, typer.Option(help=KINDS_HELP)] = "random,length,linear,stats,ensemble",
+    router_file: Annotated[
+        Optional[list[Path]],  # noqa: UP045
+        typer.Option("--router-file", help="also score this saved two-model router file (repeatable)"),
+    ] = None,
+    in_domain: Annotated[
+        str, typer.Option("--in-domain", help="router kind cross-validated inside each benchmark ('' to skip)")
+    ] = "linear",
+    folds: FoldsOption = 5,
+    bootstrap: Annotated[int, typer.Option(help="bootstrap resamples for the confidence intervals")] = 1000,
+    data: DataOption = None,
+    out: OutOption = Path("bench/results"),
+    seed: SeedOption = 0,
+) -> None:
+    """Leave one benchmark out (MMLU, MT-Bench, AlpacaEval, ARC, MBPP, Winogrande; GPT-4 vs Mixtral): does a router
+    trained on the other five rank the prompts of the sixth?"""
+    from switchyard.eval import experiments, transfer
+
+    kinds = _kinds(routers)
+    if in_domain:
+        _kinds(in_domain)
+    files = router_file or []
+    steps = len(kinds) * len(transfer.BENCHMARKS) + (folds * len(transfer.BENCHMARKS) if in_domain else 0) + len(files)
+    with _progress(steps) as step:
+        result = experiments.eval_transfer(
+            _data_dir(data),
+            kinds,
+            files,
+            in_domain_kind=in_domain,
+            folds=folds,
+            bootstrap=bootstrap,
+            seed=seed,
+            out_dir=out,
+            progress=step,
+        )
+    typer.echo(result.text)
+    typer.echo(f"wrote {result.markdown}")
 
 
 @eval_app.command("cascade")

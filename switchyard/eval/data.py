@@ -21,6 +21,9 @@ FloatArray = NDArray[np.float64]
 ROUTELLM_STRONG = "gpt-4-1106-preview"
 ROUTELLM_WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 ROUTERBENCH_TASKS = {"arc": "arc_challenge_train.csv", "mbpp": "mbpp_train.csv", "winogrande": "winograde_train.csv"}
+# RouterBench answered the same two models RouteLLM compares, under its own column names.
+ROUTERBENCH_STRONG = "gpt-4-1106-preview"
+ROUTERBENCH_WEAK = "mistralai/mixtral-8x7b-chat"
 
 csv.field_size_limit(sys.maxsize)
 
@@ -213,6 +216,12 @@ def load_routerbench(data_dir: Path, task: str) -> MultiOutcomes:
             cost.append([float(row[f"{m}|total_cost"]) for m in models])
             responses.append([_joined(row[f"{m}|model_response"]) for m in models])
     return MultiOutcomes(task, prompts, models, np.array(quality), np.array(cost), [task] * len(prompts), responses)
+
+
+def load_routerbench_pair(data_dir: Path, task: str) -> PairOutcomes:
+    """One RouterBench task as a two-model dataset, GPT-4 vs Mixtral: the RouteLLM pair on tasks it never saw."""
+    pair = load_routerbench(data_dir, task).pair(ROUTERBENCH_STRONG, ROUTERBENCH_WEAK)
+    return PairOutcomes(f"{task}-pair", pair.prompts, pair.strong, pair.weak, pair.groups)
 
 
 def load_routerbench_all(data_dir: Path) -> MultiOutcomes:

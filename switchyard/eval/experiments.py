@@ -16,7 +16,8 @@ from switchyard.routing.learned.router import LearnedRouter
 from switchyard.routing.learned.train import TrainSettings
 
 Progress = Callable[[str], None]
-TWO_MODEL = ("mmlu", "mt-bench", "alpacaeval")
+PAIR_TASKS = {f"{task}-pair": task for task in datasets.ROUTERBENCH_TASKS}  # GPT-4 vs Mixtral columns
+TWO_MODEL = ("mmlu", "mt-bench", "alpacaeval", *PAIR_TASKS)
 MANY_MODEL = ("routerbench", *datasets.ROUTERBENCH_TASKS)
 
 
@@ -34,6 +35,8 @@ def load_pair(name: str, data_dir: Path) -> datasets.PairOutcomes:
         return datasets.load_mt_bench(data_dir)
     if name == "alpacaeval":
         return datasets.load_alpacaeval(data_dir)
+    if name in PAIR_TASKS:
+        return datasets.load_routerbench_pair(data_dir, PAIR_TASKS[name])
     raise ValueError(f"unknown two-model dataset {name!r}; choose from {', '.join(TWO_MODEL)}")
 
 
@@ -195,6 +198,40 @@ def eval_saved(router_path: Path, dataset: str, data_dir: Path, *, bootstrap: in
         f"{dataset}: saved router {router_path.name} ({router.kind}, trained on {router.settings.get('trained_on')})"
     )
     return _write(out_dir, f"{dataset}-{router_path.stem}", report.two_model_table([run], title), [])
+
+
+def eval_transfer(
+    data_dir: Path,
+    kinds: list[str],
+    router_files: list[Path],
+    *,
+    in_domain_kind: str,
+    folds: int = 5,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    out_dir: Path,
+    progress: Progress,
+) -> Output:
+    """Leave one benchmark out over the six GPT-4 vs Mixtral benchmarks, plus saved router files as they are."""
+    from switchyard.eval import transfer
+
+    pairs = {name: load_pair(name, data_dir) for name in transfer.BENCHMARKS}
+    settings = transfer.quick_settings(seed)
+    rows: dict[str, transfer.Row] = {}
+    if in_domain_kind:
+        rows[f"{in_domain_kind}, in domain ({folds}-fold CV)"] = transfer.in_domain(
+            pairs, in_domain_kind, settings, folds=folds, bootstrap=bootstrap, progress=progress
+        )
+    for kind, row in transfer.leave_one_out(pairs, kinds, settings, bootstrap=bootstrap, progress=progress).items():
+        rows[f"{kind}, trained on the other five"] = row
+    for path in router_files:
+        progress(f"saved router {path.name}")
+        rows[f"file {path.name}"] = transfer.saved(LearnedRouter.load(path), pairs, bootstrap=bootstrap, seed=seed)
+    sizes = ", ".join(f"{name} {len(pair)}" for name, pair in pairs.items())
+    title = f"Leave one benchmark out, GPT-4 vs Mixtral, APGR (95 % CI), seed {seed}"
+    text = transfer.table(rows, list(pairs), title) + f"\n\nPrompts: {sizes}; training pools cap each benchmark at "
+    text += f"{transfer.PER_BENCHMARK} seeded prompts. Random routing scores 0.5 in expectation."
+    return _write(out_dir, "transfer", text, [])
 
 
 def decision_latency(router: LearnedRouter, prompts: list[str]) -> tuple[float, float]:

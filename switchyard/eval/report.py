@@ -39,16 +39,21 @@ def two_model_table(runs: list[TwoModelRun], title: str) -> str:
     reference = next((r for r in runs if r.router == "linear-binary"), None)
     if reference is not None and runs:
         lines.append("")
-        lines.append("APGR difference to the TF-IDF baseline (linear-binary), paired bootstrap on the same prompts:")
+        lines.append(
+            "Difference to the TF-IDF baseline (linear-binary), paired bootstrap on the same prompts "
+            "(CPT in points of strong-call share; negative is cheaper):"
+        )
         lines.append("")
         strong, weak = reference.strong, reference.weak
         for run in runs:
             if run is reference:
                 continue
-            diff, (low, high) = twomodel.paired_apgr_difference(
-                run.scores, reference.scores, strong, weak, bootstrap=300
+            d = twomodel.paired_difference(run.scores, reference.scores, strong, weak, bootstrap=300)
+            (a, (a_lo, a_hi)), (c, (c_lo, c_hi)) = d.apgr, d.cpt[0.5]
+            lines.append(
+                f"- {run.router}: APGR {a:+.3f} [{a_lo:+.3f}, {a_hi:+.3f}], "
+                f"CPT(50%) {c:+.1f} [{c_lo:+.1f}, {c_hi:+.1f}]"
             )
-            lines.append(f"- {run.router}: {diff:+.3f} [{low:+.3f}, {high:+.3f}]")
     if runs:
         m = runs[0].metrics
         lines.append("")

@@ -131,7 +131,15 @@ def evaluate(
     )
 
 
-def paired_apgr_difference(
+@dataclass(frozen=True)
+class PairedDifference:
+    """One router minus a reference on the same prompts: point value and paired bootstrap 95 % interval."""
+
+    apgr: tuple[float, tuple[float, float]]
+    cpt: dict[float, tuple[float, tuple[float, float]]]  # level -> difference in % strong calls (negative: fewer)
+
+
+def paired_difference(
     scores: FloatArray,
     reference: FloatArray,
     strong: FloatArray,
@@ -139,16 +147,23 @@ def paired_apgr_difference(
     *,
     bootstrap: int = 1000,
     seed: int = 0,
-) -> tuple[float, tuple[float, float]]:
-    """APGR(scores) − APGR(reference) on the same prompts, with a paired bootstrap 95 % interval."""
-    diff = apgr(sweep(scores, strong, weak)) - apgr(sweep(reference, strong, weak))
+    levels: tuple[float, ...] = CPT_LEVELS,
+) -> PairedDifference:
+    """APGR and CPT of ``scores`` minus those of ``reference``, both routers scored on the same resampled prompts,
+    so the interval reflects the routers' difference and not which prompts happened to be drawn."""
+
+    def metrics(i: NDArray[np.intp] | slice) -> NDArray[np.float64]:
+        ours, theirs = sweep(scores[i], strong[i], weak[i]), sweep(reference[i], strong[i], weak[i])
+        return np.array([apgr(ours) - apgr(theirs), *(cpt(ours, level) - cpt(theirs, level) for level in levels)])
+
+    point = metrics(slice(None))
     rng = np.random.default_rng(seed)
     n = len(scores)
-    diffs = np.empty(bootstrap)
-    for b in range(bootstrap):
-        i = rng.integers(0, n, n)
-        diffs[b] = apgr(sweep(scores[i], strong[i], weak[i])) - apgr(sweep(reference[i], strong[i], weak[i]))
-    return diff, _interval(diffs)
+    draws = np.array([metrics(rng.integers(0, n, n)) for _ in range(bootstrap)])
+    return PairedDifference(
+        apgr=(float(point[0]), _interval(draws[:, 0])),
+        cpt={level: (float(point[1 + k]), _interval(draws[:, 1 + k])) for k, level in enumerate(levels)},
+    )
 
 
 def _interval(values: FloatArray) -> tuple[float, float]:

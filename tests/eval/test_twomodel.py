@@ -61,3 +61,24 @@ def test_bootstrap_interval_brackets_the_estimate() -> None:
     assert low <= metrics.apgr <= high
     assert 0.5 < metrics.apgr < 1.0
     assert set(metrics.cpt) == {0.2, 0.5, 0.8}
+
+
+def test_paired_difference_of_a_router_with_itself_is_exactly_zero() -> None:
+    rng = np.random.default_rng(1)
+    scores, strong, weak = rng.random(200), rng.integers(0, 2, 200).astype(float), rng.integers(0, 2, 200) * 0.0
+    d = twomodel.paired_difference(scores, scores, strong, weak, bootstrap=50)
+    assert d.apgr == (0.0, (0.0, 0.0))
+    assert d.cpt[0.5] == (0.0, (0.0, 0.0))
+
+
+def test_paired_difference_favours_the_router_that_knows_where_the_strong_model_wins() -> None:
+    rng = np.random.default_rng(2)
+    strong = rng.integers(0, 2, 400).astype(float)
+    weak = np.zeros(400)
+    informed = strong + 0.1 * rng.random(400)  # ranks every strong win above every tie
+    blind = rng.random(400)
+    d = twomodel.paired_difference(informed, blind, strong, weak, bootstrap=200)
+    assert d.apgr[0] > 0.2 and d.apgr[1][0] > 0.0
+    cpt, (low, high) = d.cpt[0.5]
+    assert cpt < -15.0 and high < 0.0  # fewer strong calls for half the gap, and the interval says so
+    assert low <= cpt <= high
