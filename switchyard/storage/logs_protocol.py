@@ -4,19 +4,16 @@ A natively asynchronous store (PostgreSQL through asyncpg) implements ``LogBacke
 (SQLite, memory) implements ``SyncLogStore`` and is adapted by ``threaded``: its writes run on one dedicated
 thread (SQLite has one writer anyway, and order is kept), its reads on the default thread pool.
 
-Writes normally run on a thread at the lowest scheduling priority. A batch is a few milliseconds of CPU: at
-normal priority, on a process held to one core, the kernel hands that core to the batch in the middle of requests
-and the latency tail grows by as much (bench/overhead.py --rate 1000: p99 about 3.3 ms against 1.9 ms). At nice 19
-the batch takes the idle gaps between requests instead. A saturated core has no such gaps, so once the writer
-falls behind (a batch of ``urgent_at`` records or more, i.e. the queue holds at least a full batch) it writes on a
-second thread at normal priority and catches up. Only one write is in flight at a time, so order is kept.
+A batch is written in transactions of at most ``WRITE_CHUNK`` records, one executor call each. A whole batch is a
+few milliseconds of CPU, and on a gateway process held to one core the kernel hands that core to the writer thread
+in the middle of requests: the latency tail grows by as much as one write (docs/performance.md). A chunk is a
+fraction of a millisecond. Lowering the writer thread's priority instead would risk a priority inversion: a
+starved thread holding the GIL stalls the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, cast
@@ -57,32 +54,22 @@ class SyncLogStore(Protocol):
     def close(self) -> None: ...
 
 
-BACKGROUND_NICE = 19  # added to the thread's nice value, capped at 19 (the lowest priority)
-
-
-def lower_thread_priority(delta: int = BACKGROUND_NICE) -> None:
-    """Lower the calling thread's CPU priority (Linux: a thread is a task with its own nice value)."""
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + delta))
-    except (AttributeError, OSError):  # not Linux/Unix, or not permitted: run at the normal priority
-        pass
+WRITE_CHUNK = 32
 
 
 class Threaded:
     """``LogBackend`` over a ``SyncLogStore``."""
 
-    def __init__(self, store: SyncLogStore, urgent_at: int = 500) -> None:
+    def __init__(self, store: SyncLogStore) -> None:
         self.store = store
-        self.urgent_at = urgent_at
-        self._writer = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="switchyard-log-writer", initializer=lower_thread_priority
-        )
-        self._urgent = ThreadPoolExecutor(max_workers=1, thread_name_prefix="switchyard-log-catch-up")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="switchyard-log-writer")
 
     async def write_batch(self, records: Sequence[RequestLog]) -> None:
-        pool = self._urgent if len(records) >= self.urgent_at else self._writer
-        await asyncio.get_running_loop().run_in_executor(pool, self.store.write_batch, records)
+        # A failure after some chunks committed fails the batch, which is spilled and replayed whole: stores skip
+        # the records they already hold, so nothing is stored twice.
+        loop = asyncio.get_running_loop()
+        for start in range(0, len(records), WRITE_CHUNK):
+            await loop.run_in_executor(self._writer, self.store.write_batch, records[start : start + WRITE_CHUNK])
 
     async def search(self, query: LogQuery) -> LogPage:
         return await asyncio.to_thread(self.store.search, query)
@@ -99,10 +86,9 @@ class Threaded:
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._writer, self.store.close)
         self._writer.shutdown(wait=True)
-        self._urgent.shutdown(wait=True)
 
 
-def as_backend(store: SyncLogStore | LogBackend, urgent_at: int = 500) -> LogBackend:
+def as_backend(store: SyncLogStore | LogBackend) -> LogBackend:
     if asyncio.iscoroutinefunction(store.write_batch):
         return cast(LogBackend, store)
-    return Threaded(cast(SyncLogStore, store), urgent_at)
+    return Threaded(cast(SyncLogStore, store))

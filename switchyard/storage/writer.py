@@ -46,7 +46,7 @@ class BatchWriter:
         retention_days: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.backend = as_backend(store, urgent_at=batch_size)  # a full batch means the queue is behind
+        self.backend = as_backend(store)
         self._spill = spill
         self._queue: deque[RequestLog] = deque()
         self._max_queue = max_queue

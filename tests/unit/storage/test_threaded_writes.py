@@ -1,16 +1,13 @@
-"""Synchronous log stores: routine batches on a low-priority thread, a backlog on a normal one, order kept."""
+"""Synchronous log stores write a batch in small transactions, in order, and a half-written batch is not lost."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
-
-from switchyard.storage.logs_protocol import Threaded
+from switchyard.storage.logs_protocol import WRITE_CHUNK, Threaded
+from switchyard.storage.spill import Spill
 from switchyard.storage.sqlite import SQLiteLogStore
 from switchyard.storage.writer import BatchWriter
 from switchyard.types.logs import LogQuery, RequestLog
@@ -24,52 +21,56 @@ def record(i: int) -> RequestLog:
 
 
 class Watched(SQLiteLogStore):
-    """A real SQLite store that notes the nice value of the thread each batch was written on."""
+    """A real SQLite store that notes each transaction's ids and can fail one transaction once."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, fail_call: int = 0) -> None:
         super().__init__(path)
-        self.batches: list[tuple[int, int]] = []  # (size, nice)
+        self.calls: list[list[str]] = []
+        self.fail_call = fail_call
 
     def write_batch(self, records: Sequence[RequestLog]) -> None:
-        nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        self.batches.append((len(records), nice))
+        self.calls.append([r.request_id for r in records])
+        if len(self.calls) == self.fail_call:
+            raise OSError("disk I/O error")
         super().write_batch(records)
 
 
-@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="thread priorities are a Unix feature")
-def test_small_batches_run_below_the_loop_and_full_ones_at_its_priority(tmp_path: Path) -> None:
+def stored(path: Path) -> list[str]:
+    return [r.request_id for r in SQLiteLogStore(path).search(LogQuery(limit=1000)).data]
+
+
+def test_a_batch_is_written_in_chunks_in_order(tmp_path: Path) -> None:
     store = Watched(tmp_path / "logs.db")
-    backend = Threaded(store, urgent_at=10)
-    loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    backend = Threaded(store)
+    count = 3 * WRITE_CHUNK + 5
 
     async def run() -> None:
-        await backend.write_batch([record(i) for i in range(3)])
-        await backend.write_batch([record(i) for i in range(3, 13)])
-        await backend.write_batch([record(13)])
+        await backend.write_batch([record(i) for i in range(count)])
         await backend.close()
 
     asyncio.run(run())
-    (small, low), (full, normal), (_, low_again) = store.batches
-    assert (small, full) == (3, 10)
-    assert low == low_again == min(19, loop_nice + 19) > loop_nice  # below the event loop's priority
-    assert normal == loop_nice  # a backlog is written at the loop's own priority so it catches up
+    assert [len(ids) for ids in store.calls] == [WRITE_CHUNK] * 3 + [5]
+    assert [i for ids in store.calls for i in ids] == [f"r{i}" for i in range(count)]  # one sequence, in order
+    assert sorted(stored(tmp_path / "logs.db")) == sorted(f"r{i}" for i in range(count))
 
 
-@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="thread priorities are a Unix feature")
-def test_batch_writer_sends_a_backlog_to_the_catch_up_thread_and_keeps_order(tmp_path: Path) -> None:
-    store = Watched(tmp_path / "logs.db")
+def test_a_chunk_failing_after_others_committed_loses_nothing_and_stores_nothing_twice(tmp_path: Path) -> None:
+    store = Watched(tmp_path / "logs.db", fail_call=2)  # the first chunk commits, the second fails
+    spill = Spill(tmp_path / "spill")
+    count = 2 * WRITE_CHUNK + 10
 
     async def run() -> None:
-        writer = BatchWriter(store, batch_size=50, interval_s=0.01)
-        for i in range(120):  # queued before the writer's first cycle: two full batches and a rest
+        writer = BatchWriter(store, spill=spill, batch_size=500, interval_s=0.01, max_backoff_s=0.02)
+        for i in range(count):
             writer.submit(record(i))
         await writer.start()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while spill.replayed < count:
+            assert loop.time() < deadline, "the spilled batch was not replayed"
+            await asyncio.sleep(0.01)
         await writer.close()
 
     asyncio.run(run())
-    sizes = [size for size, _ in store.batches]
-    nices = [nice for _, nice in store.batches]
-    assert sizes == [50, 50, 20]
-    assert nices[0] == nices[1] < nices[2]
-    stored = SQLiteLogStore(tmp_path / "logs.db").search(LogQuery(limit=200)).data  # close() closed the writer's
-    assert sorted(r.request_id for r in stored) == sorted(f"r{i}" for i in range(120))
+    ids = stored(tmp_path / "logs.db")
+    assert sorted(ids) == sorted(f"r{i}" for i in range(count)) and len(ids) == len(set(ids))
