@@ -246,8 +246,9 @@ def eval_transfer(
     from switchyard.eval import experiments, transfer
 
     kinds = _kinds(routers)
-    if in_domain:
-        _kinds(in_domain)
+    if in_domain and len(_kinds(in_domain)) != 1:
+        typer.echo("error: --in-domain takes one router kind")
+        raise typer.Exit(2)
     files = router_file or []
     steps = len(kinds) * len(transfer.BENCHMARKS) + (folds * len(transfer.BENCHMARKS) if in_domain else 0) + len(files)
     with _progress(steps) as step:

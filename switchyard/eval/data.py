@@ -10,7 +10,7 @@ import csv
 import json
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -220,8 +220,7 @@ def load_routerbench(data_dir: Path, task: str) -> MultiOutcomes:
 
 def load_routerbench_pair(data_dir: Path, task: str) -> PairOutcomes:
     """One RouterBench task as a two-model dataset, GPT-4 vs Mixtral: the RouteLLM pair on tasks it never saw."""
-    pair = load_routerbench(data_dir, task).pair(ROUTERBENCH_STRONG, ROUTERBENCH_WEAK)
-    return PairOutcomes(f"{task}-pair", pair.prompts, pair.strong, pair.weak, pair.groups)
+    return replace(load_routerbench(data_dir, task).pair(ROUTERBENCH_STRONG, ROUTERBENCH_WEAK), name=f"{task}-pair")
 
 
 def load_routerbench_all(data_dir: Path) -> MultiOutcomes:

@@ -3,8 +3,9 @@
 The issue asks this of the shipped router (it must generalise to tasks it was not trained on); here it is asked of
 every router kind. Each kind is trained on the pooled prompts of all benchmarks but one and scored on the held-out
 one with RouteLLM's APGR. Beside that, the same benchmark in domain (k-fold CV) says whether there is any signal in
-its prompts to find, and saved router files are scored as they are. All benchmarks pair the same two models
-(GPT-4-1106 vs Mixtral-8x7B), so a router's notion of "the strong model wins here" is comparable across them.
+its prompts to find, and saved router files are scored as they are. All benchmarks pair GPT-4-1106 with
+Mixtral-8x7B (on AlpacaEval, its "concise" prompting variant), so "the strong model wins here" means much the same
+on each.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -40,7 +42,7 @@ def test_pool_caps_each_benchmark_and_keeps_its_scale() -> None:
     assert quality[20:].max() == 10.0  # judge-style scores are not squashed to 0/1
 
 
-def test_a_shared_rule_transfers_and_a_reversed_one_does_not() -> None:
+def test_a_shared_rule_transfers_and_a_reversed_one_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
     pairs = {
         "a": _benchmark("a", 150, 0, marker_helps_strong=True),
         "b": _benchmark("b", 150, 1, marker_helps_strong=True, scale=9.0),
@@ -49,7 +51,16 @@ def test_a_shared_rule_transfers_and_a_reversed_one_does_not() -> None:
     }
     settings = TrainSettings(seed=0, max_features=2000)
     steps: list[str] = []
+    pools: list[set[str]] = []  # benchmark names in each training pool, in the order the routers were trained
+
+    def recording(kind: str, prompts: list[str], *args: Any, **kwargs: Any) -> LearnedRouter:
+        pools.append({p.split(" ")[0] for p in prompts})
+        return train_router(kind, prompts, *args, **kwargs)
+
+    monkeypatch.setattr(transfer, "train_router", recording)
     rows = transfer.leave_one_out(pairs, ["linear", "random"], settings, bootstrap=50, progress=steps.append)
+    held_out = [name for name in pairs for _ in ("linear", "random")]
+    assert [set(pairs) - pool for pool in pools] == [{name} for name in held_out]  # never trained on what it scores
     assert "linear: trained without flipped" in steps
     assert rows["linear"]["a"].apgr > 0.75  # learned on b and c, which share a's rule (0.83 is perfect here)
     assert rows["linear"]["flipped"].apgr < 0.3  # the other three teach the opposite of what holds here
