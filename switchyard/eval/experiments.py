@@ -134,7 +134,7 @@ def sample_pair(pair: datasets.PairOutcomes, sample: int, seed: int) -> datasets
 
 
 def replace_svd(settings: TrainSettings) -> TrainSettings:
-    """RouterBench has ~2k prompts: a 128-dim LSA is plenty for kNN and MF."""
+    """A 128-dim LSA is plenty for kNN and MF on a few thousand prompts (RouterBench, the transfer pools)."""
     return replace(settings, svd_dims=128)
 
 
@@ -216,7 +216,7 @@ def eval_transfer(
     from switchyard.eval import transfer
 
     pairs = {name: load_pair(name, data_dir) for name in transfer.BENCHMARKS}
-    settings = transfer.quick_settings(seed)
+    settings = replace_svd(TrainSettings(seed=seed))  # each training pool holds about 10k prompts
     rows: dict[str, transfer.Row] = {}
     if in_domain_kind:
         rows[f"{in_domain_kind}, in domain ({folds}-fold CV)"] = transfer.in_domain(

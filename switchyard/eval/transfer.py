@@ -11,7 +11,7 @@ on each.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -126,7 +126,3 @@ def table(rows: dict[str, Row], benchmarks: list[str], title: str) -> str:
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
-
-def quick_settings(seed: int) -> TrainSettings:
-    """A smaller LSA for kNN/MF: each training pool holds about 10k prompts."""
-    return replace(TrainSettings(seed=seed), svd_dims=128)
