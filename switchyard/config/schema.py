@@ -162,12 +162,26 @@ class RouterSpec(_Strict):
     members: list[str] = Field(min_length=2, description="member model groups, cheapest first")
     model_path: str | None = Field(None, description="learned router file (.npz); default: the shipped router")
     strong_share: float | None = Field(None, ge=0, le=1, description="two members: target share of strong calls")
+    calibration: Literal["live", "file"] = Field(
+        "live", description="two members: take the share's threshold from recent traffic, or from the file's prompts"
+    )
+    calibration_window: int = Field(2000, ge=10, le=1_000_000, description="live: recent scores the threshold uses")
+    calibration_warmup: int = Field(200, ge=1, description="live: scores seen before the file's threshold is replaced")
     cost_weight: float | None = Field(None, ge=0, description="many members: maximise quality - weight x cost")
     member_models: dict[str, str] = Field(default_factory=dict, description="member -> model column in the file")
     shadow: bool = Field(False, description="serve `serve` (default: the last member), log the learned choice")
     serve: str | None = None
     seed: int | None = None
     cascade: CascadeSettings = Field(default_factory=CascadeSettings)
+
+    @model_validator(mode="after")
+    def _warmup_fits_window(self) -> RouterSpec:
+        if self.calibration_warmup > self.calibration_window:
+            raise ValueError(
+                f"calibration_warmup ({self.calibration_warmup}) cannot exceed calibration_window "
+                f"({self.calibration_window})"
+            )
+        return self
 
 
 class ModelGroup(_Strict):

@@ -224,13 +224,21 @@ def eval_transfer(
         )
     for kind, row in transfer.leave_one_out(pairs, kinds, settings, bootstrap=bootstrap, progress=progress).items():
         rows[f"{kind}, trained on the other five"] = row
+    share_tables = []
     for path in router_files:
         progress(f"saved router {path.name}")
-        rows[f"file {path.name}"] = transfer.saved(LearnedRouter.load(path), pairs, bootstrap=bootstrap, seed=seed)
+        router = LearnedRouter.load(path)
+        scores = {name: router.score(pair.prompts) for name, pair in pairs.items()}
+        rows[f"file {path.name}"] = transfer.saved(router, pairs, bootstrap=bootstrap, seed=seed, scores=scores)
+        if router.calibration is not None:
+            share_tables.append(transfer.share_table(path.name, transfer.shares(scores, router.threshold, seed=seed)))
     sizes = ", ".join(f"{name} {len(pair)}" for name, pair in pairs.items())
     title = f"Leave one benchmark out, GPT-4 vs Mixtral, APGR (95 % CI), seed {seed}"
     text = transfer.table(rows, list(pairs), title) + f"\n\nPrompts: {sizes}; training pools cap each benchmark at "
     text += f"{transfer.PER_BENCHMARK} seeded prompts. Random routing scores 0.5 in expectation."
+    for shares in share_tables:
+        text += f"\n\n{shares}\n\nStreams of {transfer.STREAM} requests drawn from each benchmark (and from all six"
+        text += f" equally); live: window {transfer.LIVE_WINDOW}, counted after a warm-up of {transfer.LIVE_WARMUP}."
     return _write(out_dir, "transfer", text, [])
 
 

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from switchyard.eval import runner, splits, twomodel
 from switchyard.eval.data import PairOutcomes
+from switchyard.routing.learned.live_share import LiveShare
 from switchyard.routing.learned.router import LearnedRouter
 from switchyard.routing.learned.train import TrainSettings, train_router
 
@@ -26,6 +27,9 @@ Progress = Callable[[str], None]
 BENCHMARKS = ("mmlu", "mt-bench", "alpacaeval", "arc-pair", "mbpp-pair", "winogrande-pair")
 # MMLU's 14k prompts would otherwise be three quarters of every training pool and decide what "hard" means.
 PER_BENCHMARK = 2000
+# Strong-call share under shift: targets, and the gateway's default live window on a replayed stream of requests.
+SHARE_TARGETS = (0.2, 0.5, 0.8)
+LIVE_WINDOW, LIVE_WARMUP, STREAM = 2000, 200, 4000
 
 
 @dataclass(frozen=True)
@@ -96,15 +100,71 @@ def in_domain(
     return row
 
 
-def saved(router: LearnedRouter, pairs: dict[str, PairOutcomes], *, bootstrap: int, seed: int) -> Row:
-    """A router file scored on every benchmark as it is; cells of the benchmark it was trained on are marked."""
+def saved(
+    router: LearnedRouter,
+    pairs: dict[str, PairOutcomes],
+    *,
+    bootstrap: int,
+    seed: int,
+    scores: dict[str, FloatArray] | None = None,
+) -> Row:
+    """A router file scored on every benchmark as it is; cells of the benchmark it was trained on are marked.
+    ``scores``: the file's scores of each benchmark's prompts, when already computed."""
     # ``train router`` records the dataset's name; the shipped files describe it in words
     described = str(router.settings.get("trained_on_dataset", ""))
     trained_on = {str(router.settings.get("dataset", "")), *described.split()}
+    scores = scores or {name: router.score(pair.prompts) for name, pair in pairs.items()}
     return {
-        name: _cell(router.score(pair.prompts), pair, bootstrap, seed, "trained on it" if name in trained_on else "")
+        name: _cell(scores[name], pair, bootstrap, seed, "trained on it" if name in trained_on else "")
         for name, pair in pairs.items()
     }
+
+
+Shares = dict[str, dict[float, tuple[float, float]]]  # traffic -> target -> (file, live) realised strong share
+
+
+def shares(scores: dict[str, FloatArray], file_threshold: Callable[[float], float], *, seed: int) -> Shares:
+    """The strong-call share a router realises on traffic drawn from each benchmark, and from all of them mixed
+    equally: with the file's calibrated threshold, and with the gateway's live calibration (``LiveShare``, counted
+    after its warm-up). Each stream is ``STREAM`` requests sampled with replacement, in a seeded order."""
+    rng = np.random.default_rng(seed)
+    streams = {name: s[rng.integers(0, len(s), STREAM)] for name, s in scores.items()}
+    stacked = np.vstack(list(streams.values()))  # benchmark x request
+    streams["mixed"] = stacked[rng.integers(0, len(stacked), STREAM), np.arange(STREAM)]
+    result: Shares = {}
+    for name, stream in streams.items():
+        result[name] = {
+            target: (float(np.mean(stream >= file_threshold(target))), _live_share(stream, target))
+            for target in SHARE_TARGETS
+        }
+    return result
+
+
+def _live_share(stream: FloatArray, target: float) -> float:
+    live = LiveShare(LIVE_WINDOW, LIVE_WARMUP)
+    strong = served = 0
+    for score in stream.tolist():
+        threshold = live.threshold(target)
+        if threshold is not None:
+            served += 1
+            strong += score >= threshold
+        live.observe(score)
+    return strong / served
+
+
+def share_table(label: str, found: Shares) -> str:
+    targets = " / ".join(f"{t:.0%}" for t in SHARE_TARGETS)
+    lines = [
+        f"### Realised strong share of {label} at {targets} targets: the file's threshold → live calibration",
+        "",
+        "| traffic | file | live |",
+        "| --- | --- | --- |",
+    ]
+    for name, row in found.items():
+        file = " / ".join(f"{row[t][0]:.1%}" for t in SHARE_TARGETS)
+        live = " / ".join(f"{row[t][1]:.1%}" for t in SHARE_TARGETS)
+        lines.append(f"| {name} | {file} | {live} |")
+    return "\n".join(lines)
 
 
 def table(rows: dict[str, Row], benchmarks: list[str], title: str) -> str:
@@ -125,4 +185,3 @@ def table(rows: dict[str, Row], benchmarks: list[str], title: str) -> str:
             cells.append(f"*{text}* ({cell.note})" if cell.note == "trained on it" else text)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-

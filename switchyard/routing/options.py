@@ -19,7 +19,9 @@ class RouteOptions:
     total_timeout_s: float | None = None
     ttft_timeout_s: float | None = None
     stall_timeout_s: float | None = None
-    # Router groups: a score threshold (two members) or a cost weight (many) for this request only.
+    # Router groups, for this request only: a target share of strong calls or a score threshold (two members),
+    # or a cost weight (many).
+    strong_share: float | None = None
     router_threshold: float | None = None
     cost_weight: float | None = None
 

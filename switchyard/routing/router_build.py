@@ -35,8 +35,12 @@ class RandomDecider:
         self._rng = random.Random(seed)
         self.threshold = 1.0 - share
 
-    def decide(self, prompt: str, capable: Sequence[int], options: RouteOptions) -> Verdict:
-        threshold = options.router_threshold if options.router_threshold is not None else self.threshold
+    def decide(self, prompt: str, capable: Sequence[int], options: RouteOptions, record: bool = True) -> Verdict:
+        threshold = self.threshold
+        if options.router_threshold is not None:
+            threshold = options.router_threshold
+        elif options.strong_share is not None:
+            threshold = 1.0 - options.strong_share  # a uniform score needs no calibration
         score = self._rng.random()
         return Verdict(capable[-1] if score >= threshold else capable[0], round(score, 6), round(threshold, 6))
 
@@ -72,6 +76,7 @@ def _build(spec: RouterSpec) -> tuple[Decider | None, Cascade | None, bool]:
         return None, _cascade(spec), False
     from switchyard.routing.learned import LearnedRouter
     from switchyard.routing.learned.deciders import columns_for, threshold_decider, utility_decider
+    from switchyard.routing.learned.live_share import LiveShare
 
     default = LENGTH_ROUTER if spec.kind == "length" else DEFAULT_ROUTER
     router = LearnedRouter.load(Path(spec.model_path) if spec.model_path else default)
@@ -82,7 +87,8 @@ def _build(spec: RouterSpec) -> tuple[Decider | None, Cascade | None, bool]:
         return utility_decider(router, spec.members, columns, spec.cost_weight), None, router.blocking
     if len(spec.members) != 2:
         raise ValueError("strong_share routes between exactly two members; use cost_weight for more")
-    return threshold_decider(spec.kind, router, share, columns), None, router.blocking
+    live = LiveShare(spec.calibration_window, spec.calibration_warmup) if spec.calibration == "live" else None
+    return threshold_decider(spec.kind, router, share, columns, live), None, router.blocking
 
 
 def _cascade(spec: RouterSpec) -> Cascade:

@@ -58,6 +58,7 @@ class Decision(msgspec.Struct, omit_defaults=True):
     reason: str = "router"  # router | capability | shadow | cascade | bypass
     score: float | None = None
     threshold: float | None = None
+    calibration: str | None = None  # where the threshold came from: live | file | request
     cost_weight: float | None = None
     utilities: dict[str, float] | None = None
     shadow: str | None = None  # shadow mode: the member the decider would have chosen
@@ -68,6 +69,8 @@ class Decision(msgspec.Struct, omit_defaults=True):
         parts = [self.kind, f"chosen={self.chosen}", f"reason={self.reason}"]
         if self.threshold is not None:
             parts.append(f"threshold={self.threshold:.4f}")
+        if self.calibration is not None:
+            parts.append(f"calibration={self.calibration}")
         if self.cost_weight is not None:
             parts.append(f"cost_weight={self.cost_weight:g}")
         if self.shadow is not None:
@@ -96,16 +99,20 @@ class Verdict:
     index: int
     score: float | None = None
     threshold: float | None = None
+    calibration: str | None = None
     cost_weight: float | None = None
     utilities: dict[str, float] | None = None
 
 
 class Decider(Protocol):
-    """Scores a prompt and picks one of the capable members (indices into the member list, cheapest first)."""
+    """Scores a prompt and picks one of the capable members (indices into the member list, cheapest first).
+
+    ``record``: the decision serves a request, so a live-calibrated decider adds its score to the recent traffic
+    (a dry run does not)."""
 
     kind: str
 
-    def decide(self, prompt: str, capable: Sequence[int], options: RouteOptions) -> Verdict: ...
+    def decide(self, prompt: str, capable: Sequence[int], options: RouteOptions, record: bool = True) -> Verdict: ...
 
 
 class Counter(Protocol):
@@ -182,15 +189,17 @@ class RouterGroup:
             raise failure
         return found
 
-    async def route(self, request: ChatRequest, options: RouteOptions) -> Decision:
+    async def route(self, request: ChatRequest, options: RouteOptions, *, record: bool = True) -> Decision:
         """``decide``, in a worker thread when the decider embeds the prompt: a forward pass of a few
         milliseconds on the event loop would stall every other request in flight."""
         if self.offload:
-            return await asyncio.to_thread(self.decide, request, options)
-        return self.decide(request, options)
+            return await asyncio.to_thread(self.decide, request, options, record=record)
+        return self.decide(request, options, record=record)
 
-    def decide(self, request: ChatRequest, options: RouteOptions) -> Decision:
-        """The member to serve from, and why. Raises the capability error when no member can serve."""
+    def decide(self, request: ChatRequest, options: RouteOptions, *, record: bool = True) -> Decision:
+        """The member to serve from, and why. Raises the capability error when no member can serve.
+
+        ``record``: False for a dry run, which must not move a live-calibrated threshold."""
         started = time.perf_counter()
         fit = self.capable(request, options)
         names = [self.members[i].name for i in fit]
@@ -201,7 +210,7 @@ class RouterGroup:
         elif len(fit) == 1 or self.decider is None:
             decision = Decision(self.name, self.kind, names[0], names, reason="capability")
         else:
-            verdict = self.decider.decide(prompt_text(request), fit, options)
+            verdict = self.decider.decide(prompt_text(request), fit, options, record)
             decision = Decision(
                 self.name,
                 self.kind,
@@ -209,6 +218,7 @@ class RouterGroup:
                 names,
                 score=verdict.score,
                 threshold=verdict.threshold,
+                calibration=verdict.calibration,
                 cost_weight=verdict.cost_weight,
                 utilities=verdict.utilities,
             )

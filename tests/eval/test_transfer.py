@@ -90,3 +90,21 @@ def test_routerbench_pair_is_gpt4_against_mixtral() -> None:
     assert arc.name == "arc-pair" and len(arc) > 1000
     # the README's orientation figures for these columns: GPT-4 ≈ 0.95 on ARC, Mixtral ≈ 0.85
     assert 0.93 < arc.strong.mean() < 0.97 and 0.80 < arc.weak.mean() < 0.89
+
+
+def test_live_calibration_holds_the_share_where_the_files_threshold_drifts() -> None:
+    rng = np.random.default_rng(0)
+    calibrated_on = rng.uniform(0.0, 1.0, 5000)  # the file's calibration prompts
+    file_threshold = lambda share: float(np.quantile(calibrated_on, 1.0 - share))  # noqa: E731
+    scores = {"like-calibration": rng.uniform(0.0, 1.0, 300), "shifted-up": rng.uniform(0.85, 1.0, 300)}
+    found = transfer.shares(scores, file_threshold, seed=1)
+    assert set(found) == {"like-calibration", "shifted-up", "mixed"}
+    for traffic, row in found.items():
+        for target in transfer.SHARE_TARGETS:
+            file, live = row[target]
+            assert abs(live - target) < 0.03, (traffic, target, live)
+            if traffic == "like-calibration":
+                assert abs(file - target) < 0.06
+    assert found["shifted-up"][0.2][0] > 0.9  # every shifted score clears the file's 20 % threshold
+    text = transfer.share_table("f.npz", found)
+    assert "| shifted-up |" in text and "| mixed |" in text

@@ -1,8 +1,10 @@
 """Learned routers as router-group deciders (numpy at inference): one knob each trades cost for quality.
 
 - :class:`ThresholdDecider`, two members (cheap first, strong last): the strong member when the router's score
-  P(strong wins) is at or above a threshold. The threshold comes from the router file's calibration quantiles for
-  a target share of strong calls (``strong_share``), or per request from ``x-switchyard-router-threshold``.
+  P(strong wins) is at or above a threshold. The threshold sends a target share of strong calls
+  (``strong_share``, or ``x-switchyard-strong-share`` per request) to the strong member: of recent traffic once
+  enough has been seen (``LiveShare``), else of the router file's calibration prompts. Per request,
+  ``x-switchyard-router-threshold`` sets the threshold itself.
 - :class:`UtilityDecider`, any number of members: argmax over capable members of predicted quality − λ·cost
   (``cost_weight``, or ``x-switchyard-cost-weight`` per request); costs are the router file's mean $ per call.
 """
@@ -14,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from switchyard.routing.learned.live_share import LiveShare
 from switchyard.routing.learned.router import LearnedRouter
 from switchyard.routing.options import RouteOptions
 from switchyard.routing.router_group import Verdict
@@ -22,17 +25,39 @@ DEFAULT_SHARE = 0.5
 
 
 class ThresholdDecider:
-    def __init__(self, kind: str, score: Callable[[str], float], threshold: float) -> None:
+    def __init__(
+        self,
+        kind: str,
+        score: Callable[[str], float],
+        file_threshold: Callable[[float], float],
+        share: float,
+        live: LiveShare | None = None,
+    ) -> None:
         self.kind = kind
         self._score = score
-        self.threshold = threshold
+        self._file_threshold = file_threshold
+        self.share = share
+        self.threshold = file_threshold(share)
+        self.live = live
 
-    def decide(self, prompt: str, capable: Sequence[int], options: RouteOptions) -> Verdict:
-        threshold = options.router_threshold if options.router_threshold is not None else self.threshold
+    def decide(self, prompt: str, capable: Sequence[int], options: RouteOptions, record: bool = True) -> Verdict:
         score = self._score(prompt)
+        threshold, source = self._threshold(options)
+        if record and self.live is not None:
+            self.live.observe(score)  # after choosing: the threshold comes from the traffic before this request
         # the strongest capable member on a high score, else the cheapest; a pair has exactly these two
         index = capable[-1] if score >= threshold else capable[0]
-        return Verdict(index, round(score, 6), None if math.isinf(threshold) else round(threshold, 6))
+        return Verdict(index, round(score, 6), None if math.isinf(threshold) else round(threshold, 6), source)
+
+    def _threshold(self, options: RouteOptions) -> tuple[float, str]:
+        if options.router_threshold is not None:
+            return options.router_threshold, "request"
+        share = self.share if options.strong_share is None else options.strong_share
+        if self.live is not None:
+            live = self.live.threshold(share)
+            if live is not None:
+                return live, "live"
+        return (self.threshold if share == self.share else self._file_threshold(share)), "file"
 
 
 def win_scorer(router: LearnedRouter, strong: int = 0, weak: int = 1) -> Callable[[str], float]:
@@ -47,14 +72,17 @@ def win_scorer(router: LearnedRouter, strong: int = 0, weak: int = 1) -> Callabl
     return score
 
 
-def threshold_decider(kind: str, router: LearnedRouter, share: float | None, columns: list[int]) -> ThresholdDecider:
+def threshold_decider(
+    kind: str, router: LearnedRouter, share: float | None, columns: list[int], live: LiveShare | None = None
+) -> ThresholdDecider:
     """A two-member decider from a router file; ``columns`` = the file's [weak, strong] model columns."""
     target = DEFAULT_SHARE if share is None else share
     if router.calibration is None:
         raise ValueError("the router file has no calibration quantiles; train it with a calibration split")
     if router.target == "quality" and columns != [1, 0]:
         raise ValueError("strong_share with a many-model file needs its first two models as [strong, weak]")
-    return ThresholdDecider(kind, win_scorer(router, strong=columns[1], weak=columns[0]), router.threshold(target))
+    scorer = win_scorer(router, strong=columns[1], weak=columns[0])
+    return ThresholdDecider(kind, scorer, router.threshold, target, live)
 
 
 class UtilityDecider:
@@ -69,7 +97,7 @@ class UtilityDecider:
         self._costs = np.asarray(costs, dtype=np.float64)
         self.weight = weight
 
-    def decide(self, prompt: str, capable: Sequence[int], options: RouteOptions) -> Verdict:
+    def decide(self, prompt: str, capable: Sequence[int], options: RouteOptions, record: bool = True) -> Verdict:
         weight = options.cost_weight if options.cost_weight is not None else self.weight
         quality = self._router.predict([prompt])[0][self._columns]
         utility = quality - weight * self._costs

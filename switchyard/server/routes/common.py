@@ -63,6 +63,8 @@ def route_options(request: Request) -> RouteOptions:
             found[_FLOAT_OPTIONS[raw_name]] = _number(name, value, float, 0.0, 86400.0)
         elif raw_name == b"x-switchyard-num-retries":
             found["num_retries"] = _number(name, value, int, 0, 10)
+        elif raw_name == b"x-switchyard-strong-share":
+            found["strong_share"] = _number(name, value, float, 0.0, 1.0)
         elif raw_name == b"x-switchyard-router-threshold":
             found["router_threshold"] = _number(name, value, float, 0.0, 1.0)
         elif raw_name == b"x-switchyard-cost-weight":

@@ -79,9 +79,9 @@ def test_a_minilm_router_group_decides_off_the_event_loop(tmp_path: Path, monkey
     seen: list[str] = []
     decide = auto.decide
 
-    def spy(*args: Any) -> Any:
+    def spy(*args: Any, **kwargs: Any) -> Any:
         seen.append(threading.current_thread().name)
-        return decide(*args)
+        return decide(*args, **kwargs)
 
     monkeypatch.setattr(auto, "decide", spy)
     decision = asyncio.run(auto.route(request(HARD[0]), DEFAULT_OPTIONS))

@@ -1,0 +1,77 @@
+"""Live calibration in a router group: ``strong_share`` holds on the traffic actually routed, not only on the
+router file's calibration prompts; per request, ``x-switchyard-strong-share`` asks for another share."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from switchyard.routing.learned.deciders import ThresholdDecider
+from switchyard.routing.options import DEFAULT_OPTIONS, RouteOptions
+from switchyard.routing.router_group import RouterGroup
+from tests.unit.routing.test_router_group import build, config, request
+
+WORDS = "hello thanks please weather lunch friend birthday movie song holiday coffee garden dog story".split()
+
+
+def chat_prompts(count: int, seed: int) -> list[str]:
+    """Short chit-chat: nothing like the MMLU questions the shipped router was trained and calibrated on."""
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9))) for _ in range(count)]
+
+
+def auto(router: dict[str, object]) -> RouterGroup:
+    return build(config({"kind": "learned", "strong_share": 0.3, **router}))[1]["auto"]
+
+
+def live_of(group: RouterGroup) -> ThresholdDecider:
+    assert isinstance(group.decider, ThresholdDecider)
+    return group.decider
+
+
+def test_the_share_holds_on_traffic_unlike_the_files_calibration() -> None:
+    prompts = chat_prompts(600, seed=1)
+    live = auto({"calibration_window": 400, "calibration_warmup": 50})
+    fixed = auto({"calibration": "file"})
+    served = [live.decide(request(p), DEFAULT_OPTIONS) for p in prompts]
+    pinned = [fixed.decide(request(p), DEFAULT_OPTIONS) for p in prompts]
+    assert {d.calibration for d in served[:50]} == {"file"}  # warming up on the file's threshold
+    assert {d.calibration for d in served[50:]} == {"live"}
+    assert {d.calibration for d in pinned} == {"file"}
+    live_share = sum(d.chosen == "strong" for d in served[50:]) / len(served[50:])
+    file_share = sum(d.chosen == "strong" for d in pinned) / len(pinned)
+    assert abs(live_share - 0.3) < 0.05, live_share
+    assert abs(file_share - 0.3) > 0.15, file_share  # MMLU-calibrated thresholds misjudge chit-chat
+    assert "calibration=live" in served[-1].headers()["x-switchyard-route"]
+
+
+def test_per_request_share_threshold_and_dry_runs() -> None:
+    group = auto({"calibration_window": 200, "calibration_warmup": 20})
+    decider = live_of(group)
+    cold = group.decide(request("hello friend"), RouteOptions(strong_share=0.9))
+    assert cold.calibration == "file" and cold.threshold is not None
+    assert cold.threshold < decider.threshold  # the file's threshold for 90 %, not the configured 30 %
+    for prompt in chat_prompts(100, seed=2):
+        group.decide(request(prompt), DEFAULT_OPTIONS)
+    assert decider.live is not None and len(decider.live) == 101  # the first request counted too
+    usual = group.decide(request("hello friend"), DEFAULT_OPTIONS, record=False)
+    most = group.decide(request("hello friend"), RouteOptions(strong_share=0.9), record=False)
+    assert usual.calibration == most.calibration == "live"
+    assert usual.threshold is not None and most.threshold is not None and most.threshold < usual.threshold
+    assert len(decider.live) == 101  # a dry run does not move the live threshold
+    forced = group.decide(request("hello friend"), RouteOptions(router_threshold=0.0))
+    assert (forced.chosen, forced.calibration) == ("strong", "request")
+
+
+def test_random_router_takes_a_share_per_request() -> None:
+    group = build(config({"kind": "random", "strong_share": 0.5, "seed": 1}))[1]["auto"]
+    assert {group.decide(request(f"q{i}"), RouteOptions(strong_share=1.0)).chosen for i in range(50)} == {"strong"}
+    assert {group.decide(request(f"q{i}"), RouteOptions(strong_share=0.0)).chosen for i in range(50)} == {"cheap"}
+
+
+def test_config_checks_the_window() -> None:
+    with pytest.raises(ValueError, match="calibration_warmup"):
+        config({"kind": "learned", "calibration_window": 100, "calibration_warmup": 101})
+    with pytest.raises(ValueError, match="calibration"):
+        config({"kind": "learned", "calibration": "sometimes"})
