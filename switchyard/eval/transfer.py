@@ -10,6 +10,7 @@ on each.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -123,36 +124,53 @@ def saved(
 Shares = dict[str, dict[float, tuple[float, float]]]  # traffic -> target -> (file, live) realised strong share
 
 
-def shares(scores: dict[str, FloatArray], file_threshold: Callable[[float], float], *, seed: int) -> Shares:
-    """The strong-call share a router realises on traffic drawn from each benchmark, and from all of them mixed
-    equally: with the file's calibrated threshold, and with the gateway's live calibration (``LiveShare``, counted
-    after its warm-up). Each stream is ``STREAM`` requests sampled with replacement, in a seeded order."""
+@dataclass(frozen=True)
+class ShareReplay:
+    shares: Shares
+    # In the mixed stream, with live calibration at the middle target: the strong share of each source's requests.
+    mixed_by_source: dict[str, float]
+
+
+def shares(scores: dict[str, FloatArray], file_threshold: Callable[[float], float], *, seed: int) -> ShareReplay:
+    """The strong-call share a router realises on traffic drawn from each benchmark, from all of them mixed
+    equally, and from all of them in blocks (one benchmark after another, so the mix shifts): with the file's
+    calibrated threshold, and with the gateway's live calibration (``LiveShare``, counted after its warm-up). Each
+    stream is ``STREAM`` requests sampled with replacement, in a seeded order."""
     rng = np.random.default_rng(seed)
+    names = list(scores)
     streams = {name: s[rng.integers(0, len(s), STREAM)] for name, s in scores.items()}
     stacked = np.vstack(list(streams.values()))  # benchmark x request
-    streams["mixed"] = stacked[rng.integers(0, len(stacked), STREAM), np.arange(STREAM)]
+    requests = np.arange(STREAM)
+    mixed_source = rng.integers(0, len(names), STREAM)
+    streams["mixed"] = stacked[mixed_source, requests]
+    streams["in blocks"] = stacked[requests * len(names) // STREAM, requests]
     result: Shares = {}
     for name, stream in streams.items():
         result[name] = {
-            target: (float(np.mean(stream >= file_threshold(target))), _live_share(stream, target))
+            target: (float(np.mean(stream >= file_threshold(target))), float(np.nanmean(_live(stream, target, seed))))
             for target in SHARE_TARGETS
         }
-    return result
+    middle = _live(streams["mixed"], SHARE_TARGETS[len(SHARE_TARGETS) // 2], seed)
+    by_source = {name: float(np.nanmean(middle[mixed_source == i])) for i, name in enumerate(names)}
+    return ShareReplay(result, by_source)
 
 
-def _live_share(stream: FloatArray, target: float) -> float:
+def _live(stream: FloatArray, target: float, seed: int) -> FloatArray:
+    """1.0 where a request went strong, 0.0 cheap, NaN while the window warmed up (the file's threshold served)."""
     live = LiveShare(LIVE_WINDOW, LIVE_WARMUP)
-    strong = served = 0
-    for score in stream.tolist():
-        threshold = live.threshold(target)
-        if threshold is not None:
-            served += 1
-            strong += score >= threshold
+    ties = random.Random(seed)
+    chosen = np.full(len(stream), np.nan)
+    for i, score in enumerate(stream.tolist()):
+        cut = live.cut(target)
+        if cut is not None:
+            threshold, chance = cut
+            chosen[i] = score > threshold or score == threshold and ties.random() < chance
         live.observe(score)
-    return strong / served
+    return chosen
 
 
-def share_table(label: str, found: Shares) -> str:
+def share_table(label: str, replay: ShareReplay) -> str:
+    found = replay.shares
     targets = " / ".join(f"{t:.0%}" for t in SHARE_TARGETS)
     lines = [
         f"### Realised strong share of {label} at {targets} targets: the file's threshold → live calibration",
@@ -164,6 +182,9 @@ def share_table(label: str, found: Shares) -> str:
         file = " / ".join(f"{row[t][0]:.1%}" for t in SHARE_TARGETS)
         live = " / ".join(f"{row[t][1]:.1%}" for t in SHARE_TARGETS)
         lines.append(f"| {name} | {file} | {live} |")
+    middle = SHARE_TARGETS[len(SHARE_TARGETS) // 2]
+    split = ", ".join(f"{name} {share:.1%}" for name, share in replay.mixed_by_source.items())
+    lines += ["", f"Mixed stream, live at {middle:.0%}: the strong share of each source's requests: {split}."]
     return "\n".join(lines)
 
 

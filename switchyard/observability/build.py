@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from switchyard.config.schema import Config
 from switchyard.errors import ConfigError
-from switchyard.observability.metrics import DeploymentRef, GatewayMetrics
+from switchyard.observability.metrics import DeploymentRef, GatewayMetrics, Thresholds
 from switchyard.observability.summary import RecentTraffic
 from switchyard.routing.health import Health
 from switchyard.routing.target import Group
@@ -36,8 +36,10 @@ def build_observability(
     sink: LogSink,
     health: Callable[[], Health],
     span_exporter: Any = None,
+    thresholds: Thresholds | None = None,
 ) -> Observability:
-    """``health`` is called at scrape time (the executor that owns it is built after the stages).
+    """``health`` is called at scrape time (the executor that owns it is built after the stages), and so is
+    ``thresholds`` (router groups' live thresholds; the router groups are built after the stages too).
     ``span_exporter``: an OpenTelemetry ``SpanExporter`` to send every span to (tests pass an in-memory one)."""
     settings = config.observability
     metrics = None
@@ -49,6 +51,7 @@ def build_observability(
             health=lambda deployment: health().record(deployment),
             queue_depth=lambda: sink.depth,
             dropped=(lambda: int(getattr(sink, "dropped", 0))) if hasattr(sink, "dropped") else None,
+            thresholds=thresholds,
         )
     tracing = None
     if settings.tracing or settings.otlp_endpoint or span_exporter is not None:

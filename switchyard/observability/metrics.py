@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -21,16 +21,22 @@ from switchyard.routing.trace import Trace
 from switchyard.types.chat import Usage
 from switchyard.types.health import BreakerState, DeploymentHealth
 
+if TYPE_CHECKING:
+    from switchyard.routing.router_group import Decision
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OTHER = "_other"
 NONE = ""
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 _CACHE_STATUSES = frozenset({"hit", "miss", "semantic-hit", "bypass"})
+_ROUTE_REASONS = frozenset({"router", "capability", "shadow", "cascade", "bypass"})
 _BREAKER_STATES = tuple(BreakerState)
 # Upstream rate limits are upstream behaviour; every other 429 is the gateway refusing (rate limit, quota, budget).
 _UPSTREAM_RATE_LIMITED = "upstream_rate_limited"
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Router group -> (the threshold its configured share uses right now, where it came from: live | file).
+Thresholds = Callable[[], dict[str, tuple[float, str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +54,29 @@ class _Scrape(Collector):
         health: Callable[[str], DeploymentHealth] | None,
         queue_depth: Callable[[], int] | None,
         dropped: Callable[[], int] | None,
+        thresholds: Thresholds | None = None,
     ) -> None:
         self._deployments = deployments
         self._health = health
         self._queue_depth = queue_depth
         self._dropped = dropped
+        self._thresholds = thresholds
 
     def collect(self) -> Iterator[Metric]:
         if self._health is not None:
             yield from self._deployment_families(self._health)
+        if self._thresholds is not None:
+            found = self._thresholds()
+            if found:
+                family = GaugeMetricFamily(
+                    "switchyard_router_threshold",
+                    "Score threshold of each two-member router group at its configured strong share, and whether "
+                    "it comes from recent traffic (live) or the router file (file).",
+                    labels=["group", "calibration"],
+                )
+                for group, (threshold, source) in found.items():
+                    family.add_metric([group, source], threshold)
+                yield family
         if self._queue_depth is not None:
             depth = GaugeMetricFamily(
                 "switchyard_log_queue_depth", "Request-log records accepted but not yet written to storage."
@@ -113,6 +133,7 @@ class GatewayMetrics:
         health: Callable[[str], DeploymentHealth] | None = None,
         queue_depth: Callable[[], int] | None = None,
         dropped: Callable[[], int] | None = None,
+        thresholds: Thresholds | None = None,
     ) -> None:
         refs = list(deployments)
         self.registry = CollectorRegistry()
@@ -182,7 +203,14 @@ class GatewayMetrics:
             ["group", "code"],
             registry=registry,
         )
-        self._scrape = _Scrape(refs, health, queue_depth, dropped)
+        self._routes = Counter(
+            "switchyard_router_decisions",
+            "Router group decisions: the member chosen, why (router, capability, shadow, cascade, bypass) and, in "
+            "shadow mode, the member the router would have chosen.",
+            ["group", "chosen", "reason", "shadow"],
+            registry=registry,
+        )
+        self._scrape = _Scrape(refs, health, queue_depth, dropped, thresholds)
         registry.register(self._scrape)
 
     def _child(self, metric: Counter | Histogram, *values: str) -> Any:
@@ -216,6 +244,7 @@ class GatewayMetrics:
         cost_usd: float | None,
         cache_status: str | None,
         trace: Trace,
+        decision: Decision | None = None,
     ) -> None:
         group_label = self.group_label(group)
         served = trace.deployment or (trace.attempts[-1].deployment if trace.attempts else None)
@@ -237,6 +266,10 @@ class GatewayMetrics:
             self._observe_fallback(move)
         if status == 429 and error_code != _UPSTREAM_RATE_LIMITED:
             self._child(self._rejections, group_label, _code_label(error_code)).inc()
+        if decision is not None:
+            reason = decision.reason if decision.reason in _ROUTE_REASONS else OTHER
+            chosen, shadow = self.group_label(decision.chosen), self.group_label(decision.shadow)
+            self._child(self._routes, self.group_label(decision.group), chosen, reason, shadow).inc()
 
     def _observe_attempts(self, group_label: str, trace: Trace) -> None:
         for attempt in trace.attempts:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from switchyard.limits.protocols import Reservation
 from switchyard.routing.trace import Trace
 from switchyard.types.chat import ChatRequest, Usage
 from switchyard.types.embeddings import EmbeddingRequest
 from switchyard.types.identity import Principal
+
+if TYPE_CHECKING:
+    from switchyard.routing.router_group import Decision
 
 
 class StreamLog:
@@ -85,8 +89,8 @@ class RequestContext:
         self.cache_status: str | None = None
         # Headers a stage wants on the response (rate-limit state, router decision).
         self.extra_headers: dict[str, str] | None = None
-        # A router group's decision as a short JSON document, for the request log; None for plain groups.
-        self.decision: str | None = None
+        # A router group's decision (the log stores it as JSON, metrics count it); None for plain groups.
+        self.decision: Decision | None = None
         # The caller's cache controls as sent (Cache-Control, x-switchyard-cache-*), read by the cache.
         self.cache_headers: dict[str, str] | None = None
         # The canonical request once decoded (the pipeline sets it), for stages that size it (limits).

@@ -25,7 +25,7 @@ def resolve(executor: Executor, routers: Mapping[str, RouterGroup], name: str) -
 
 
 def explain(ctx: RequestContext, decision: Decision) -> None:
-    ctx.decision = decision.to_json()
+    ctx.decision = decision
     ctx.extra_headers = {**(ctx.extra_headers or {}), **decision.headers()}
 
 

@@ -44,6 +44,9 @@ class RandomDecider:
         score = self._rng.random()
         return Verdict(capable[-1] if score >= threshold else capable[0], round(score, 6), round(threshold, 6))
 
+    def threshold_now(self) -> tuple[float, str] | None:
+        return None  # a uniform score's threshold is 1 - share everywhere; nothing to watch
+
 
 def build_routers(config: Config, groups: dict[str, Group], counter: Counter | None = None) -> dict[str, RouterGroup]:
     routers: dict[str, RouterGroup] = {}

@@ -114,6 +114,10 @@ class Decider(Protocol):
 
     def decide(self, prompt: str, capable: Sequence[int], options: RouteOptions, record: bool = True) -> Verdict: ...
 
+    def threshold_now(self) -> tuple[float, str] | None:
+        """The threshold the configured share uses right now and its source (live | file); None without one."""
+        ...
+
 
 class Counter(Protocol):
     def chat(self, request: ChatRequest) -> int: ...
@@ -162,6 +166,9 @@ class RouterGroup:
     @property
     def kind(self) -> str:
         return self.spec.kind
+
+    def threshold_now(self) -> tuple[float, str] | None:
+        return self.decider.threshold_now() if self.decider is not None else None
 
     def member(self, name: str) -> Group:
         return self.members[self._by_name[name]]

@@ -47,6 +47,7 @@ from switchyard.routing.build import build_groups
 from switchyard.routing.executor import Executor
 from switchyard.routing.probes import HealthChecker
 from switchyard.routing.router_build import build_routers
+from switchyard.routing.router_group import RouterGroup
 from switchyard.server.envelope import error_response
 from switchyard.server.formats import anthropic_errors
 from switchyard.server.routes import (
@@ -109,7 +110,9 @@ def create_app(
         writer = _log_writer(config, log_store)
         sink, logs = writer, writer.backend
     # After-stages run in reverse: cost is computed first, then the log records it.
-    observe = build_observability(config, groups, sink, lambda: executor.health, span_exporter)
+    observe = build_observability(
+        config, groups, sink, lambda: executor.health, span_exporter, thresholds=lambda: _thresholds(routers)
+    )
     redactor = Redactor(config.server.log_redact) if config.server.log_bodies else None
     counter = TokenCounter()
     limits, budget, notifier = _limits(config, counter)
@@ -237,6 +240,11 @@ def _shared_health(config: Config, deployments: list[str]) -> RedisHealthStore |
 
     url = router.state_redis_url.get_secret_value()
     return RedisHealthStore(url, router.breaker.window_s, sync_s=router.state_sync_s, known=deployments)
+
+
+def _thresholds(routers: dict[str, RouterGroup]) -> dict[str, tuple[float, str]]:
+    found = {name: router.threshold_now() for name, router in routers.items()}
+    return {name: value for name, value in found.items() if value is not None}
 
 
 def _log_store(config: Config) -> SyncLogStore | LogBackend:

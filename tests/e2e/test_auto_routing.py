@@ -106,6 +106,25 @@ def test_easy_prompts_go_cheap_and_hard_ones_strong(
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "x-switchyard-router-threshold"
 
 
+def test_decisions_and_thresholds_are_prometheus_metrics(
+    start_gateway: GatewayFactory, fakes: tuple[FakeOpenAI, FakeOpenAI]
+) -> None:
+    master = "sk-master-for-metrics-0123456789"
+    settings = config(fakes, auto={"kind": "learned", "strong_share": 0.3, "calibration_warmup": 3})
+    settings["server"]["master_key"] = master
+    gateway = start_gateway(settings)
+    auth = {"authorization": f"Bearer {master}"}
+    with httpx.Client(base_url=gateway.base_url, headers=auth) as http:
+        for text in (EASY, EASY, HARD):
+            assert http.post("/v1/chat/completions", json={"model": "auto", "messages": [user(text)]}).is_success
+        assert http.post("/v1/route", json={"model": "auto", "messages": [user(HARD)]}).is_success  # not counted
+        scraped = http.get("/metrics").text
+    counted = 'switchyard_router_decisions_total{chosen="%s",group="auto",reason="router",shadow=""}'
+    assert f"{counted % 'cheap'} 2.0" in scraped and f"{counted % 'strong'} 1.0" in scraped, scraped
+    # three requests routed: the threshold now comes from them
+    assert 'switchyard_router_threshold{calibration="live",group="auto"}' in scraped
+
+
 def test_dry_run_decides_without_calling_a_model(
     start_gateway: GatewayFactory, fakes: tuple[FakeOpenAI, FakeOpenAI]
 ) -> None:
@@ -157,6 +176,14 @@ def test_strong_share_holds_on_real_traffic(
             headers={"x-switchyard-strong-share": "0.9"},
         ).json()["decision"]
         assert decided["calibration"] == "live"
+        # dry runs probe the router without moving its live threshold
+        probe = {"model": "auto20", "messages": [user(HARD)]}
+        before = http.post("/v1/route", json=probe).json()["decision"]["threshold"]
+        for prompt in prompts[:30]:
+            http.post("/v1/route", json={"model": "auto20", "messages": [user(prompt)]})
+        assert http.post("/v1/route", json=probe).json()["decision"]["threshold"] == before
+        nothing = http.post("/v1/route", json=probe, headers={"x-switchyard-strong-share": "0"}).json()["decision"]
+        assert nothing["chosen"] == "cheap"  # a share of 0 sends nothing strong
         bad = http.post(
             "/v1/route", json={"model": "auto20", "messages": [user(EASY)]}, headers={"x-switchyard-strong-share": "2"}
         )

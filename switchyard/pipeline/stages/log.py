@@ -55,7 +55,7 @@ class RequestLogStage:
             team_id=principal.team_id if principal else None,
             user_id=principal.user_id if principal else None,
             cache_status=ctx.cache_status,
-            decision=ctx.decision,
+            decision=ctx.decision.to_json() if ctx.decision is not None else None,
         )
         if self._redactor is not None:
             # Opt-in and costs a JSON round trip per body. A streamed answer is logged as the chunks relayed.

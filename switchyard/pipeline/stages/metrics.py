@@ -42,6 +42,7 @@ class MetricsStage:
                 cost_usd=ctx.cost_usd,
                 cache_status=ctx.cache_status,
                 trace=ctx.trace,
+                decision=ctx.decision,
             )
         if self._recent is not None:
             self._recent.record(

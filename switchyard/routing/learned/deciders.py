@@ -12,13 +12,14 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from switchyard.routing.learned.live_share import LiveShare
 from switchyard.routing.learned.router import LearnedRouter
-from switchyard.routing.options import RouteOptions
+from switchyard.routing.options import DEFAULT_OPTIONS, RouteOptions
 from switchyard.routing.router_group import Verdict
 
 DEFAULT_SHARE = 0.5
@@ -39,25 +40,33 @@ class ThresholdDecider:
         self.share = share
         self.threshold = file_threshold(share)
         self.live = live
+        # Breaks ties at a live threshold (one repeated prompt is many equal scores); not a security boundary.
+        self._ties = random.Random()
 
     def decide(self, prompt: str, capable: Sequence[int], options: RouteOptions, record: bool = True) -> Verdict:
         score = self._score(prompt)
-        threshold, source = self._threshold(options)
+        threshold, at_threshold, source = self._cut(options)
         if record and self.live is not None:
             self.live.observe(score)  # after choosing: the threshold comes from the traffic before this request
+        strong = score > threshold or score == threshold and (at_threshold >= 1.0 or self._ties.random() < at_threshold)
         # the strongest capable member on a high score, else the cheapest; a pair has exactly these two
-        index = capable[-1] if score >= threshold else capable[0]
+        index = capable[-1] if strong else capable[0]
         return Verdict(index, round(score, 6), None if math.isinf(threshold) else round(threshold, 6), source)
 
-    def _threshold(self, options: RouteOptions) -> tuple[float, str]:
+    def threshold_now(self) -> tuple[float, str] | None:
+        threshold, _, source = self._cut(DEFAULT_OPTIONS)
+        return threshold, source
+
+    def _cut(self, options: RouteOptions) -> tuple[float, float, str]:
+        """The threshold, the chance that a score equal to it routes strong, and where they came from."""
         if options.router_threshold is not None:
-            return options.router_threshold, "request"
+            return options.router_threshold, 1.0, "request"
         share = self.share if options.strong_share is None else options.strong_share
         if self.live is not None:
-            live = self.live.threshold(share)
+            live = self.live.cut(share)
             if live is not None:
-                return live, "live"
-        return (self.threshold if share == self.share else self._file_threshold(share)), "file"
+                return live[0], live[1], "live"
+        return (self.threshold if share == self.share else self._file_threshold(share)), 1.0, "file"
 
 
 def win_scorer(router: LearnedRouter, strong: int = 0, weak: int = 1) -> Callable[[str], float]:
@@ -108,6 +117,9 @@ class UtilityDecider:
             cost_weight=weight,
             utilities={self._members[i]: round(float(utility[i]), 6) for i in capable},
         )
+
+    def threshold_now(self) -> tuple[float, str] | None:
+        return None  # argmax of utilities: there is no threshold
 
 
 def utility_decider(

@@ -7,13 +7,16 @@ holds on whatever the gateway serves. Until ``warmup`` scores have been seen the
 
 The window is kept sorted (insert and evict by bisection), which makes any share's threshold one index away:
 a per-request ``x-switchyard-strong-share`` costs no more than the configured one.
+
+The share holds on traffic whose mix is steady over about a window. When the mix shifts, the threshold follows
+within about one window of requests, and until then the share drifts the way a file threshold would.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 
 
@@ -43,11 +46,21 @@ class LiveShare:
             self._recent.append(score)
             insort(self._sorted, score)
 
-    def threshold(self, share: float) -> float | None:
-        """Route when ``score >= threshold``: ``share`` of the window is at or above it. None while warming up."""
+    def cut(self, share: float) -> tuple[float, float] | None:
+        """Where ``share`` of the window splits off: (threshold, chance). A score above the threshold routes strong,
+        one equal to it routes strong with probability ``chance`` (so that repeated prompts, which share one score,
+        do not push the share past the target), one below routes cheap. None while warming up."""
         with self._lock:
-            seen = len(self._sorted)
+            ordered = self._sorted
+            seen = len(ordered)
             if seen < self.warmup:
                 return None
-            below = round((1.0 - min(max(share, 0.0), 1.0)) * seen)
-            return math.inf if below >= seen else self._sorted[below]
+            wanted = min(max(share, 0.0), 1.0) * seen
+            if wanted <= 0.0:
+                return math.inf, 0.0
+            if wanted >= seen:
+                return -math.inf, 1.0  # everything strong, even a score below all of the window's
+            threshold = ordered[seen - math.ceil(wanted)]
+            first, past = bisect_left(ordered, threshold), bisect_right(ordered, threshold)
+        above = seen - past
+        return threshold, min(1.0, max(0.0, (wanted - above) / (past - first)))

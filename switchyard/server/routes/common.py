@@ -64,7 +64,7 @@ def route_options(request: Request) -> RouteOptions:
         elif raw_name == b"x-switchyard-num-retries":
             found["num_retries"] = _number(name, value, int, 0, 10)
         elif raw_name == b"x-switchyard-strong-share":
-            found["strong_share"] = _number(name, value, float, 0.0, 1.0)
+            found["strong_share"] = _share(name, value)
         elif raw_name == b"x-switchyard-router-threshold":
             found["router_threshold"] = _number(name, value, float, 0.0, 1.0)
         elif raw_name == b"x-switchyard-cost-weight":
@@ -84,6 +84,17 @@ def _number(name: str, value: str, kind: type[float] | type[int], low: float, hi
     if not low < number <= high and not (kind is int and number == low):
         raise InvalidRequestError(f"header {name} must be in ({low:g}, {high:g}]", param=name)
     return number
+
+
+def _share(name: str, value: str) -> float:
+    """A share may be 0 (nothing strong), unlike the thresholds and timeouts ``_number`` reads."""
+    try:
+        share = float(value)
+    except ValueError:
+        raise InvalidRequestError(f"header {name} must be a number, got {value!r}", param=name) from None
+    if not 0.0 <= share <= 1.0:  # NaN fails this too
+        raise InvalidRequestError(f"header {name} must be in [0, 1]", param=name)
+    return share
 
 
 def new_context(request: Request, endpoint: str, ids: RequestIds) -> RequestContext:

@@ -137,3 +137,24 @@ def test_breaker_state_and_queue_depth_are_read_at_scrape_time() -> None:
     depth[0] = 0
     assert value(metrics, "switchyard_breaker_state", state="closed", **labels) == 1
     assert value(metrics, "switchyard_log_queue_depth") == 0
+
+
+def test_router_decisions_are_counted_and_thresholds_read_at_scrape_time() -> None:
+    from switchyard.routing.router_group import Decision
+
+    live = {"auto": (0.61, "live")}
+    metrics = build(groups=["auto"], thresholds=lambda: dict(live))
+    routed = Decision("auto", "learned", "gpt", ["small", "gpt"], score=0.7, threshold=0.61)
+    shadowed = Decision("auto", "learned", "gpt", ["small", "gpt"], reason="shadow", shadow="small")
+    odd = Decision("auto", "learned", "made-up-member", ["gpt"], reason="something new")
+    for decision in (routed, routed, shadowed, odd):
+        observe(metrics, served("gpt/0"), group="auto", decision=decision)
+    observe(metrics, served("gpt/0"))  # a plain group: no decision, nothing counted
+    counted = "switchyard_router_decisions_total"
+    assert value(metrics, counted, group="auto", chosen="gpt", reason="router", shadow="") == 2
+    assert value(metrics, counted, group="auto", chosen="gpt", reason="shadow", shadow="small") == 1
+    assert value(metrics, counted, group="auto", chosen="_other", reason="_other", shadow="") == 1  # bounded labels
+    assert value(metrics, "switchyard_router_threshold", group="auto", calibration="live") == 0.61
+    live["auto"] = (0.55, "file")
+    assert value(metrics, "switchyard_router_threshold", group="auto", calibration="file") == 0.55
+    assert build().render().count(b"switchyard_router_threshold") == 0  # no router groups: no family

@@ -1,43 +1,62 @@
-"""Live calibration: the threshold is the share's quantile over the last ``window`` scores, after a warm-up."""
+"""Live calibration: the cut is the share's quantile over the last ``window`` scores, after a warm-up; ties at
+the threshold are split so that repeated prompts do not push the share past the target."""
 
 from __future__ import annotations
 
 import math
 import random
+import threading
 
 import pytest
 
 from switchyard.routing.learned.live_share import LiveShare
 
 
-def test_nothing_until_warm_then_the_share_of_the_window_sits_at_or_above_the_threshold() -> None:
+def strong_share(live: LiveShare, share: float, scores: list[float], rng: random.Random) -> float:
+    cut = live.cut(share)
+    assert cut is not None
+    threshold, chance = cut
+    return sum(s > threshold or s == threshold and rng.random() < chance for s in scores) / len(scores)
+
+
+def test_nothing_until_warm_then_the_share_of_the_window_goes_strong() -> None:
     live = LiveShare(window=1000, warmup=100)
     rng = random.Random(0)
     scores = [rng.random() for _ in range(1000)]
     for score in scores[:99]:
         live.observe(score)
-    assert live.threshold(0.3) is None
+    assert live.cut(0.3) is None
     for score in scores[99:]:
         live.observe(score)
     for share in (0.05, 0.2, 0.3, 0.5, 0.8, 0.95):
-        threshold = live.threshold(share)
-        assert threshold is not None
-        assert sum(s >= threshold for s in scores) / len(scores) == pytest.approx(share, abs=0.001)
+        assert strong_share(live, share, scores, rng) == pytest.approx(share, abs=0.001)
 
 
 def test_old_scores_leave_the_window() -> None:
     live = LiveShare(window=200, warmup=10)
     for i in range(200):
         live.observe(i / 1000)  # 0.000 .. 0.199
-    assert live.threshold(0.5) == pytest.approx(0.1)
+    assert live.cut(0.5) == (pytest.approx(0.1), 1.0)
     for i in range(200):
         live.observe(0.5 + i / 1000)  # the traffic shifts: 0.500 .. 0.699
     assert len(live) == 200
-    assert live.threshold(0.5) == pytest.approx(0.6)
-    assert live.threshold(1.0) == pytest.approx(0.5)  # everything routes strong
+    assert live.cut(0.5) == (pytest.approx(0.6), 1.0)
 
 
-def test_matches_a_brute_force_quantile_of_the_last_window() -> None:
+def test_repeated_prompts_split_at_the_threshold() -> None:
+    live = LiveShare(window=2000, warmup=10)
+    rng = random.Random(1)
+    # 40 % of the traffic is one templated prompt (one score), the rest varies
+    scores = [0.7 if rng.random() < 0.4 else rng.random() for _ in range(2000)]
+    for score in scores:
+        live.observe(score)
+    for share in (0.2, 0.5):
+        assert strong_share(live, share, scores, random.Random(2)) == pytest.approx(share, abs=0.03)
+    cut = live.cut(0.2)
+    assert cut is not None and cut[0] == 0.7 and 0.0 < cut[1] < 1.0
+
+
+def test_matches_a_brute_force_count_of_the_last_window() -> None:
     live = LiveShare(window=50, warmup=1)
     rng = random.Random(3)
     seen: list[float] = []
@@ -45,11 +64,13 @@ def test_matches_a_brute_force_quantile_of_the_last_window() -> None:
         score = round(rng.random(), 2)  # ties on purpose
         live.observe(score)
         seen.append(score)
-        window = sorted(seen[-50:])
+        window = seen[-50:]
         share = rng.random()
-        below = round((1 - share) * len(window))
-        expected = math.inf if below >= len(window) else window[below]
-        assert live.threshold(share) == expected
+        cut = live.cut(share)
+        assert cut is not None
+        threshold, chance = cut
+        above, equal = sum(s > threshold for s in window), sum(s == threshold for s in window)
+        assert above + chance * equal == pytest.approx(share * len(window))  # the expected strong count
 
 
 def test_edges() -> None:
@@ -59,7 +80,25 @@ def test_edges() -> None:
     assert len(live) == 0  # a broken score never moves the threshold
     live.observe(0.4)
     live.observe(0.6)
-    assert live.threshold(0.0) == math.inf  # nothing strong
-    assert live.threshold(1.0) == 0.4
+    assert live.cut(0.0) == (math.inf, 0.0)  # nothing strong
+    assert live.cut(1.0) == (-math.inf, 1.0)  # everything strong, even a score below the window's
     with pytest.raises(ValueError, match="warmup"):
         LiveShare(window=10, warmup=11)
+
+
+def test_threads_observing_at_once_keep_the_window_consistent() -> None:
+    live = LiveShare(window=500, warmup=1)
+
+    def feed(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(5000):
+            live.observe(rng.random())
+            live.cut(rng.random())
+
+    threads = [threading.Thread(target=feed, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(live) == 500
+    assert live._sorted == sorted(live._recent)  # the sorted copy is exactly the window

@@ -32,6 +32,12 @@ GOOD = "switchyard routes every request to the right model quickly and reliably"
 BAD = "i am not sure maybe perhaps unsure unknown"
 
 
+def logged(ctx: RequestContext) -> dict[str, Any]:
+    """The decision as the request log stores it."""
+    assert ctx.decision is not None
+    return dict(json.loads(ctx.decision.to_json()))
+
+
 def scorer_file(tmp_path: Path) -> Path:
     prompts = [f"question number {i} about gateways" for i in range(80)]
     answers = [[GOOD if i % 2 else BAD] for i in range(80)]
@@ -100,7 +106,7 @@ def ask(pipe: Pipeline, stream: bool, options: RouteOptions = DEFAULT_OPTIONS) -
 @pytest.mark.parametrize("stream", [False, True])
 def test_cascade_accepts_a_good_cheap_answer(tmp_path: Path, stream: bool) -> None:
     ctx, models, text = ask(pipeline(tmp_path, 0.5), stream)
-    decision = json.loads(str(ctx.decision))
+    decision = logged(ctx)
     assert models == ["demo-cheap"] and text
     assert decision["chosen"] == "cheap" and decision["stages"][0]["accepted"] is True
     assert [a.deployment for a in ctx.trace.attempts] == ["cheap/0"]
@@ -110,7 +116,7 @@ def test_cascade_accepts_a_good_cheap_answer(tmp_path: Path, stream: bool) -> No
 @pytest.mark.parametrize("stream", [False, True])
 def test_cascade_escalates_when_the_scorer_rejects(tmp_path: Path, stream: bool) -> None:
     ctx, models, _ = ask(pipeline(tmp_path, 0.999), stream)
-    decision = json.loads(str(ctx.decision))
+    decision = logged(ctx)
     assert models == ["demo-strong"]
     assert [(s["member"], s["accepted"]) for s in decision["stages"]] == [
         ("cheap", False),
@@ -130,11 +136,11 @@ def test_threshold_header_overrides_the_cascade_thresholds(tmp_path: Path) -> No
 def test_a_failing_cheap_member_is_skipped(tmp_path: Path) -> None:
     dead = {"deployments": [{"provider": "openai", "model": "m", "api_key": "k", "api_base": "http://127.0.0.1:9/v1"}]}
     ctx, models, _ = ask(pipeline(tmp_path, 0.5, cheap=dead), False)
-    decision = json.loads(str(ctx.decision))
+    decision = logged(ctx)
     assert models == ["demo-mid"]
     assert decision["stages"][0]["member"] == "cheap" and decision["stages"][0]["error"]
 
 
 def test_bypass_streams_straight_to_the_last_member(tmp_path: Path) -> None:
     ctx, models, _ = ask(pipeline(tmp_path, 0.5, stream="bypass"), True)
-    assert models == ["demo-strong"] and json.loads(str(ctx.decision))["reason"] == "bypass"
+    assert models == ["demo-strong"] and logged(ctx)["reason"] == "bypass"

@@ -86,6 +86,11 @@ def test_a_minilm_router_group_decides_off_the_event_loop(tmp_path: Path, monkey
     monkeypatch.setattr(auto, "decide", spy)
     decision = asyncio.run(auto.route(request(HARD[0]), DEFAULT_OPTIONS))
     assert decision.chosen == "strong" and seen and seen[0] != threading.main_thread().name
+    # the worker thread's score reached the live window; a dry run's does not
+    live = getattr(auto.decider, "live", None)
+    assert live is not None and len(live) == 1
+    asyncio.run(auto.route(request(HARD[0]), DEFAULT_OPTIONS, record=False))
+    assert len(live) == 1
     # a TF-IDF router stays on the loop: its decision takes a fraction of a millisecond
     assert not build({"kind": "learned", "members": ["cheap", "strong"], "strong_share": 0.5}).offload
 
