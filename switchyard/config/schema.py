@@ -168,6 +168,9 @@ class RouterSpec(_Strict):
     # Each decision inserts into a sorted list of this size: 100k keeps that under ~20 microseconds.
     calibration_window: int = Field(2000, ge=10, le=100_000, description="live: recent scores the threshold uses")
     calibration_warmup: int = Field(200, ge=1, description="live: scores seen before the file's threshold is replaced")
+    calibration_scope: Literal["group", "team", "key"] = Field(
+        "group", description="live: one window for the group, or one per caller's team or key (the share per caller)"
+    )
     cost_weight: float | None = Field(None, ge=0, description="many members: maximise quality - weight x cost")
     member_models: dict[str, str] = Field(default_factory=dict, description="member -> model column in the file")
     shadow: bool = Field(False, description="serve `serve` (default: the last member), log the learned choice")

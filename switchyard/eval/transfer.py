@@ -127,8 +127,10 @@ Shares = dict[str, dict[float, tuple[float, float]]]  # traffic -> target -> (fi
 @dataclass(frozen=True)
 class ShareReplay:
     shares: Shares
-    # In the mixed stream, with live calibration at the middle target: the strong share of each source's requests.
+    # In the mixed stream, with live calibration at the middle target: the strong share of each source's requests,
+    # with one window for all, and with a window per source (``calibration_scope``, a source being a team or key).
     mixed_by_source: dict[str, float]
+    mixed_per_source_window: dict[str, float]
 
 
 def shares(scores: dict[str, FloatArray], file_threshold: Callable[[float], float], *, seed: int) -> ShareReplay:
@@ -150,17 +152,23 @@ def shares(scores: dict[str, FloatArray], file_threshold: Callable[[float], floa
             target: (float(np.mean(stream >= file_threshold(target))), float(np.nanmean(_live(stream, target, seed))))
             for target in SHARE_TARGETS
         }
-    middle = _live(streams["mixed"], SHARE_TARGETS[len(SHARE_TARGETS) // 2], seed)
-    by_source = {name: float(np.nanmean(middle[mixed_source == i])) for i, name in enumerate(names)}
-    return ShareReplay(result, by_source)
+    middle = SHARE_TARGETS[len(SHARE_TARGETS) // 2]
+    shared = _live(streams["mixed"], middle, seed)
+    own = _live(streams["mixed"], middle, seed, mixed_source)
+    by_source = {name: float(np.nanmean(shared[mixed_source == i])) for i, name in enumerate(names)}
+    per_window = {name: float(np.nanmean(own[mixed_source == i])) for i, name in enumerate(names)}
+    return ShareReplay(result, by_source, per_window)
 
 
-def _live(stream: FloatArray, target: float, seed: int) -> FloatArray:
-    """1.0 where a request went strong, 0.0 cheap, NaN while the window warmed up (the file's threshold served)."""
-    live = LiveShare(LIVE_WINDOW, LIVE_WARMUP)
+def _live(stream: FloatArray, target: float, seed: int, sources: NDArray[np.int64] | None = None) -> FloatArray:
+    """1.0 where a request went strong, 0.0 cheap, NaN while the window warmed up (the file's threshold served).
+    ``sources``: one window per source instead of one for the whole stream."""
+    windows: dict[int, LiveShare] = {}
     ties = random.Random(seed)
     chosen = np.full(len(stream), np.nan)
     for i, score in enumerate(stream.tolist()):
+        source = 0 if sources is None else int(sources[i])
+        live = windows.get(source) or windows.setdefault(source, LiveShare(LIVE_WINDOW, LIVE_WARMUP))
         cut = live.cut(target)
         if cut is not None:
             threshold, chance = cut
@@ -184,7 +192,12 @@ def share_table(label: str, replay: ShareReplay) -> str:
         lines.append(f"| {name} | {file} | {live} |")
     middle = SHARE_TARGETS[len(SHARE_TARGETS) // 2]
     split = ", ".join(f"{name} {share:.1%}" for name, share in replay.mixed_by_source.items())
-    lines += ["", f"Mixed stream, live at {middle:.0%}: the strong share of each source's requests: {split}."]
+    own = ", ".join(f"{name} {share:.1%}" for name, share in replay.mixed_per_source_window.items())
+    lines += [
+        "",
+        f"Mixed stream, live at {middle:.0%}: the strong share of each source's requests: {split}; "
+        f"with a window per source: {own}.",
+    ]
     return "\n".join(lines)
 
 

@@ -34,7 +34,7 @@ async def complete(
 ) -> Reply:
     if isinstance(target, Group):
         return await executor.chat(target, call, ctx.trace, options)
-    decision = await target.route(call.request, options)
+    decision = await target.route(call.request, options, principal=ctx.principal)
     try:
         return await target.chat(executor, call, ctx.trace, options, decision)
     finally:
@@ -46,7 +46,7 @@ async def open_stream(
 ) -> OpenStream:
     if isinstance(target, Group):
         return await executor.chat_stream(target, call, ctx.trace, options)
-    decision = await target.route(call.request, options)
+    decision = await target.route(call.request, options, principal=ctx.principal)
     try:
         return await target.chat_stream(executor, call, ctx.trace, options, decision)
     finally:

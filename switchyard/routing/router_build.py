@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 # Shipped with the package: trained by bench/train_default_router.py on the shared RouteLLM data.
 DEFAULT_ROUTER = Path(__file__).parent / "learned" / "default_router.npz"
 LENGTH_ROUTER = Path(__file__).parent / "learned" / "length_router.npz"
+# Live windows kept per team or key (``calibration_scope``): about 80 KB each at the default window of 2,000.
+MAX_SCOPES = 256
 _INSTALL = "install the router extra: pip install 'switchyard[router]' (numpy)"
 
 
@@ -35,7 +37,9 @@ class RandomDecider:
         self._rng = random.Random(seed)
         self.threshold = 1.0 - share
 
-    def decide(self, prompt: str, capable: Sequence[int], options: RouteOptions, record: bool = True) -> Verdict:
+    def decide(
+        self, prompt: str, capable: Sequence[int], options: RouteOptions, record: bool = True, scope: str | None = None
+    ) -> Verdict:
         threshold = self.threshold
         if options.router_threshold is not None:
             threshold = options.router_threshold
@@ -79,7 +83,7 @@ def _build(spec: RouterSpec) -> tuple[Decider | None, Cascade | None, bool]:
         return None, _cascade(spec), False
     from switchyard.routing.learned import LearnedRouter
     from switchyard.routing.learned.deciders import columns_for, threshold_decider, utility_decider
-    from switchyard.routing.learned.live_share import LiveShare
+    from switchyard.routing.learned.live_share import LiveShare, ScopedShares
 
     default = LENGTH_ROUTER if spec.kind == "length" else DEFAULT_ROUTER
     router = LearnedRouter.load(Path(spec.model_path) if spec.model_path else default)
@@ -90,8 +94,13 @@ def _build(spec: RouterSpec) -> tuple[Decider | None, Cascade | None, bool]:
         return utility_decider(router, spec.members, columns, spec.cost_weight), None, router.blocking
     if len(spec.members) != 2:
         raise ValueError("strong_share routes between exactly two members; use cost_weight for more")
-    live = LiveShare(spec.calibration_window, spec.calibration_warmup) if spec.calibration == "live" else None
-    return threshold_decider(spec.kind, router, share, columns, live), None, router.blocking
+    live = scoped = None
+    if spec.calibration == "live":
+        live = LiveShare(spec.calibration_window, spec.calibration_warmup)
+        if spec.calibration_scope != "group":
+            scoped = ScopedShares(spec.calibration_window, spec.calibration_warmup, MAX_SCOPES)
+    decider = threshold_decider(spec.kind, router, share, columns, live, scoped, spec.calibration_scope)
+    return decider, None, router.blocking
 
 
 def _cascade(spec: RouterSpec) -> Cascade:

@@ -31,6 +31,7 @@ from switchyard.routing.streams import OpenStream
 from switchyard.routing.target import Group
 from switchyard.routing.trace import Trace
 from switchyard.types.chat import ChatRequest, UserMessage
+from switchyard.types.identity import Principal
 
 if TYPE_CHECKING:
     from switchyard.routing.cascade import Cascade
@@ -108,11 +109,13 @@ class Decider(Protocol):
     """Scores a prompt and picks one of the capable members (indices into the member list, cheapest first).
 
     ``record``: the decision serves a request, so a live-calibrated decider adds its score to the recent traffic
-    (a dry run does not)."""
+    (a dry run does not). ``scope``: the caller's team or key when the group calibrates per caller."""
 
     kind: str
 
-    def decide(self, prompt: str, capable: Sequence[int], options: RouteOptions, record: bool = True) -> Verdict: ...
+    def decide(
+        self, prompt: str, capable: Sequence[int], options: RouteOptions, record: bool = True, scope: str | None = None
+    ) -> Verdict: ...
 
     def threshold_now(self) -> tuple[float, str] | None:
         """The threshold the configured share uses right now and its source (live | file); None without one."""
@@ -196,14 +199,25 @@ class RouterGroup:
             raise failure
         return found
 
-    async def route(self, request: ChatRequest, options: RouteOptions, *, record: bool = True) -> Decision:
+    def scope_of(self, principal: Principal | None) -> str | None:
+        """The live-calibration scope of a caller: its team or key id with ``calibration_scope``, else None."""
+        if principal is None or self.spec.calibration_scope == "group":
+            return None
+        return principal.team_id if self.spec.calibration_scope == "team" else principal.key_id
+
+    async def route(
+        self, request: ChatRequest, options: RouteOptions, *, record: bool = True, principal: Principal | None = None
+    ) -> Decision:
         """``decide``, in a worker thread when the decider embeds the prompt: a forward pass of a few
         milliseconds on the event loop would stall every other request in flight."""
+        scope = self.scope_of(principal)
         if self.offload:
-            return await asyncio.to_thread(self.decide, request, options, record=record)
-        return self.decide(request, options, record=record)
+            return await asyncio.to_thread(self.decide, request, options, record=record, scope=scope)
+        return self.decide(request, options, record=record, scope=scope)
 
-    def decide(self, request: ChatRequest, options: RouteOptions, *, record: bool = True) -> Decision:
+    def decide(
+        self, request: ChatRequest, options: RouteOptions, *, record: bool = True, scope: str | None = None
+    ) -> Decision:
         """The member to serve from, and why. Raises the capability error when no member can serve.
 
         ``record``: False for a dry run, which must not move a live-calibrated threshold."""
@@ -217,7 +231,7 @@ class RouterGroup:
         elif len(fit) == 1 or self.decider is None:
             decision = Decision(self.name, self.kind, names[0], names, reason="capability")
         else:
-            verdict = self.decider.decide(prompt_text(request), fit, options, record)
+            verdict = self.decider.decide(prompt_text(request), fit, options, record, scope)
             decision = Decision(
                 self.name,
                 self.kind,

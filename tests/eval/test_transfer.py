@@ -110,5 +110,7 @@ def test_live_calibration_holds_the_share_where_the_files_threshold_drifts() -> 
     assert found["shifted-up"][0.2][0] > 0.9  # every shifted score clears the file's 20 % threshold
     # in the mixed stream, the shifted-up source takes most of the strong calls: the ranking is the router's
     assert replay.mixed_by_source["shifted-up"] > 0.75 > 0.25 > replay.mixed_by_source["like-calibration"]
+    # a window per source gives each source the target share of its own requests
+    assert all(abs(share - 0.5) < 0.05 for share in replay.mixed_per_source_window.values())
     text = transfer.share_table("f.npz", replay)
     assert "| shifted-up |" in text and "| mixed |" in text and "| in blocks |" in text

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from switchyard.routing.learned.live_share import LiveShare
+from switchyard.routing.learned.live_share import LiveShare, ScopedShares
 from switchyard.routing.learned.router import LearnedRouter
 from switchyard.routing.options import DEFAULT_OPTIONS, RouteOptions
 from switchyard.routing.router_group import Verdict
@@ -33,6 +33,8 @@ class ThresholdDecider:
         file_threshold: Callable[[float], float],
         share: float,
         live: LiveShare | None = None,
+        scoped: ScopedShares | None = None,
+        scope_kind: str = "group",
     ) -> None:
         self.kind = kind
         self._score = score
@@ -40,14 +42,23 @@ class ThresholdDecider:
         self.share = share
         self.threshold = file_threshold(share)
         self.live = live
+        # Per team or key (``calibration_scope``): a window of the caller's own traffic, tried before the group's.
+        self.scoped = scoped
+        self.scope_kind = scope_kind
         # Breaks ties at a live threshold (one repeated prompt is many equal scores); not a security boundary.
         self._ties = random.Random()
 
-    def decide(self, prompt: str, capable: Sequence[int], options: RouteOptions, record: bool = True) -> Verdict:
+    def decide(
+        self, prompt: str, capable: Sequence[int], options: RouteOptions, record: bool = True, scope: str | None = None
+    ) -> Verdict:
         score = self._score(prompt)
-        threshold, at_threshold, source = self._cut(options)
-        if record and self.live is not None:
-            self.live.observe(score)  # after choosing: the threshold comes from the traffic before this request
+        own = self.scoped.get(scope) if self.scoped is not None and scope else None
+        threshold, at_threshold, source = self._cut(options, own)
+        if record:  # after choosing: the threshold comes from the traffic before this request
+            if self.live is not None:
+                self.live.observe(score)
+            if own is not None:
+                own.observe(score)
         strong = score > threshold or score == threshold and (at_threshold >= 1.0 or self._ties.random() < at_threshold)
         # the strongest capable member on a high score, else the cheapest; a pair has exactly these two
         index = capable[-1] if strong else capable[0]
@@ -57,11 +68,16 @@ class ThresholdDecider:
         threshold, _, source = self._cut(DEFAULT_OPTIONS)
         return threshold, source
 
-    def _cut(self, options: RouteOptions) -> tuple[float, float, str]:
-        """The threshold, the chance that a score equal to it routes strong, and where they came from."""
+    def _cut(self, options: RouteOptions, own: LiveShare | None = None) -> tuple[float, float, str]:
+        """The threshold, the chance that a score equal to it routes strong, and where they came from: the
+        request, the caller's own window (``team`` or ``key``), the group's (``live``), or the router file."""
         if options.router_threshold is not None:
             return options.router_threshold, 1.0, "request"
         share = self.share if options.strong_share is None else options.strong_share
+        if own is not None:
+            cut = own.cut(share)
+            if cut is not None:
+                return cut[0], cut[1], self.scope_kind
         if self.live is not None:
             live = self.live.cut(share)
             if live is not None:
@@ -82,7 +98,13 @@ def win_scorer(router: LearnedRouter, strong: int = 0, weak: int = 1) -> Callabl
 
 
 def threshold_decider(
-    kind: str, router: LearnedRouter, share: float | None, columns: list[int], live: LiveShare | None = None
+    kind: str,
+    router: LearnedRouter,
+    share: float | None,
+    columns: list[int],
+    live: LiveShare | None = None,
+    scoped: ScopedShares | None = None,
+    scope_kind: str = "group",
 ) -> ThresholdDecider:
     """A two-member decider from a router file; ``columns`` = the file's [weak, strong] model columns."""
     target = DEFAULT_SHARE if share is None else share
@@ -91,7 +113,7 @@ def threshold_decider(
     if router.target == "quality" and columns != [1, 0]:
         raise ValueError("strong_share with a many-model file needs its first two models as [strong, weak]")
     scorer = win_scorer(router, strong=columns[1], weak=columns[0])
-    return ThresholdDecider(kind, scorer, router.threshold, target, live)
+    return ThresholdDecider(kind, scorer, router.threshold, target, live, scoped, scope_kind)
 
 
 class UtilityDecider:
@@ -106,7 +128,9 @@ class UtilityDecider:
         self._costs = np.asarray(costs, dtype=np.float64)
         self.weight = weight
 
-    def decide(self, prompt: str, capable: Sequence[int], options: RouteOptions, record: bool = True) -> Verdict:
+    def decide(
+        self, prompt: str, capable: Sequence[int], options: RouteOptions, record: bool = True, scope: str | None = None
+    ) -> Verdict:
         weight = options.cost_weight if options.cost_weight is not None else self.weight
         quality = self._router.predict([prompt])[0][self._columns]
         utility = quality - weight * self._costs

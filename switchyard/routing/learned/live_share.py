@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import threading
 from bisect import bisect_left, bisect_right, insort
-from collections import deque
+from collections import OrderedDict, deque
 
 
 class LiveShare:
@@ -64,3 +64,31 @@ class LiveShare:
             first, past = bisect_left(ordered, threshold), bisect_right(ordered, threshold)
         above = seen - past
         return threshold, min(1.0, max(0.0, (wanted - above) / (past - first)))
+
+
+class ScopedShares:
+    """A live window per caller scope (a team or a key), so that each one gets the share of its own traffic and no
+    caller's prompts move another's threshold. The least recently seen scope is dropped past ``max_scopes``; a
+    dropped or new scope warms up again."""
+
+    __slots__ = ("window", "warmup", "max_scopes", "_scopes", "_lock")
+
+    def __init__(self, window: int, warmup: int, max_scopes: int) -> None:
+        LiveShare(window, warmup)  # the same checks, before any scope exists
+        self.window, self.warmup, self.max_scopes = window, warmup, max_scopes
+        self._scopes: OrderedDict[str, LiveShare] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._scopes)
+
+    def get(self, scope: str) -> LiveShare:
+        with self._lock:
+            found = self._scopes.get(scope)
+            if found is None:
+                found = self._scopes[scope] = LiveShare(self.window, self.warmup)
+                if len(self._scopes) > self.max_scopes:
+                    self._scopes.popitem(last=False)
+            else:
+                self._scopes.move_to_end(scope)
+            return found

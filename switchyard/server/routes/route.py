@@ -60,7 +60,7 @@ def routes(services: Services, feedback: FeedbackStore) -> list[Route]:
                 raise ModelNotAllowedError(f"this key may not use the model `{chat.model}`", param="model")
             target = resolve(pipeline.executor, pipeline.routers, chat.model)
             if isinstance(target, RouterGroup):
-                decision = await target.route(chat, route_options(request), record=False)
+                decision = await target.route(chat, route_options(request), record=False, principal=ctx.principal)
             else:
                 decision = Decision(chat.model, "static", chat.model, [chat.model], reason="static")
         except SwitchyardError as exc:

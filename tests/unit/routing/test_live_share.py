@@ -102,3 +102,19 @@ def test_threads_observing_at_once_keep_the_window_consistent() -> None:
         thread.join()
     assert len(live) == 500
     assert live._sorted == sorted(live._recent)  # the sorted copy is exactly the window
+
+
+def test_scoped_windows_are_separate_and_the_least_recent_scope_goes() -> None:
+    from switchyard.routing.learned.live_share import ScopedShares
+
+    scopes = ScopedShares(window=100, warmup=5, max_scopes=2)
+    for i in range(10):
+        scopes.get("team-a").observe(i / 100)  # low scores
+        scopes.get("team-b").observe(0.5 + i / 100)  # high scores
+    a, b = scopes.get("team-a").cut(0.5), scopes.get("team-b").cut(0.5)
+    assert a is not None and b is not None and a[0] < 0.1 < 0.5 < b[0]
+    scopes.get("team-c")  # a third scope: team-a, the least recently used, is dropped
+    assert len(scopes) == 2 and scopes.get("team-b").cut(0.5) == b
+    assert scopes.get("team-a").cut(0.5) is None  # back, warming up again
+    with pytest.raises(ValueError, match="warmup"):
+        ScopedShares(window=10, warmup=20, max_scopes=5)
