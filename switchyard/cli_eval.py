@@ -1,4 +1,4 @@
-"""``switchyard train router`` and ``switchyard eval router|cascade``: offline replays of stored outcomes.
+"""``switchyard train router`` and ``switchyard eval router|cascade|transfer|shadow``: offline replays.
 
 No LLM is called: every answer, correctness and cost comes from the data folder (default ``<repo>/../shared/data``).
 The lead wires these in ``cli.py`` with ``app.add_typer(train_app, name="train")`` and
@@ -10,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from switchyard.accounting.pricing import Price
+    from switchyard.config.schema import Config
 
 train_app = typer.Typer(no_args_is_help=True, help="Train routers offline from stored outcomes.")
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluate routers and cascades offline on stored outcomes.")
@@ -285,3 +289,58 @@ def eval_cascade(
         )
     typer.echo(result.text)
     typer.echo(f"wrote {result.markdown}" + "".join(f", {p}" for p in result.images))
+
+
+@eval_app.command("shadow")
+def eval_shadow(
+    group: Annotated[str, typer.Option(help="the router group that runs in shadow mode")] = "auto",
+    config: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--config", "-c", help="the gateway's config: the members' prices, and its data_dir"),
+    ] = None,
+    data_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="the gateway's data_dir [default: the config's, else .switchyard]"),
+    ] = None,
+) -> None:
+    """Shadow mode read back from the request log: what the router would have chosen, how often that agrees with
+    what was served, and what the traffic would have cost (no model is called)."""
+    from switchyard.eval.shadow import render, shadow_report
+    from switchyard.routing.learned.from_logs import read_sqlite_logs
+    from switchyard.storage.feedback import SQLiteFeedbackStore
+
+    prices: dict[str, Price] = {}
+    if config is not None:
+        settings, prices = _member_prices(config, group)
+        data_dir = data_dir or Path(settings.server.data_dir)
+    data_dir = data_dir or Path(".switchyard")
+    logs, feedback_db = data_dir / "switchyard.db", data_dir / "feedback.db"
+    if not logs.is_file():
+        typer.echo(f"error: no request log at {logs} (pass --data-dir or --config)", err=True)
+        raise typer.Exit(2)
+    feedback = SQLiteFeedbackStore(feedback_db).entries_sync() if feedback_db.is_file() else []
+    typer.echo(render(shadow_report(read_sqlite_logs(logs, group), feedback, group, prices)))
+
+
+def _member_prices(path: Path, group: str) -> tuple[Config, dict[str, Price]]:
+    """Each member's price: its first deployment that has one (configured, or in the built-in table)."""
+    from switchyard.accounting.pricing import price_for
+    from switchyard.config import load_config
+    from switchyard.errors import ConfigError
+
+    try:
+        settings = load_config(path)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    spec = settings.model_groups.get(group)
+    if spec is None or spec.router is None:
+        typer.echo(f"error: {group!r} is not a router group in {path}", err=True)
+        raise typer.Exit(2)
+    prices: dict[str, Price] = {}
+    for member in spec.router.members:
+        found = (price_for(d) for d in settings.model_groups[member].deployments)
+        price = next((p for p in found if p is not None), None)
+        if price is not None:
+            prices[member] = price
+    return settings, prices

@@ -110,10 +110,17 @@ def read_sqlite_logs(path: Path, group: str) -> list[RequestLog]:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         rows = db.execute(
-            "SELECT request_id, ts, endpoint, status, latency_ms, model_group, decision, request_body "
+            "SELECT request_id, ts, endpoint, status, latency_ms, model_group, decision, request_body, "
+            "prompt_tokens, completion_tokens, cost_usd "
             "FROM request_logs WHERE model_group = ? AND decision IS NOT NULL",
             (group,),
         ).fetchall()
     finally:
         db.close()
-    return [RequestLog(r[0], r[1], r[2], r[3], r[4], model_group=r[5], decision=r[6], request_body=r[7]) for r in rows]
+    return [
+        RequestLog(
+            r[0], r[1], r[2], r[3], r[4], model_group=r[5], decision=r[6], request_body=r[7],
+            prompt_tokens=r[8], completion_tokens=r[9], cost_usd=r[10],
+        )  # fmt: skip
+        for r in rows
+    ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -14,6 +13,7 @@ from switchyard.cli import app
 from switchyard.routing.learned import LearnedRouter
 from switchyard.routing.learned.from_logs import join, prompt_of, train_from_logs
 from switchyard.storage.feedback import Feedback, MemoryFeedbackStore, SQLiteFeedbackStore
+from switchyard.storage.sqlite import SQLiteLogStore
 from switchyard.types.logs import RequestLog
 
 MATHS = "prove the theorem about prime numbers and integrals number {}"
@@ -73,18 +73,9 @@ def test_retrained_router_sends_what_the_cheap_member_fails_to_the_strong_one() 
 
 def test_cli_trains_from_a_filled_log_and_feedback_store(tmp_path: Path) -> None:
     records, feedback = traffic()
-    db = sqlite3.connect(tmp_path / "switchyard.db")
-    db.execute(
-        "CREATE TABLE request_logs (request_id TEXT, ts REAL, endpoint TEXT, status INTEGER, latency_ms REAL, "
-        "model_group TEXT, decision TEXT, request_body TEXT)"
-    )
-    db.executemany(
-        "INSERT INTO request_logs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [(r.request_id, r.ts, r.endpoint, r.status, r.latency_ms, r.model_group, r.decision, r.request_body)
-         for r in records],
-    )  # fmt: skip
-    db.commit()
-    db.close()
+    log = SQLiteLogStore(tmp_path / "switchyard.db")  # the gateway's own store and schema
+    log.write_batch(records)
+    log.close()
     store = SQLiteFeedbackStore(tmp_path / "feedback.db")
     for item in feedback:
         store.add_sync(item)
