@@ -153,6 +153,9 @@ class CascadeSettings(_Strict):
     scorer_path: str | None = Field(None, description="answer scorer file (.npz); required for kind cascade")
     thresholds: list[float] = Field(default_factory=list, description="one per member but the last")
     stream: Literal["buffer", "bypass"] = Field("buffer", description="streams: buffer the cheap answer, or skip")
+    escalate_share: float | None = Field(
+        None, ge=0, le=1, description="live: each member but the last passes on this share of its answers"
+    )
 
 
 class RouterSpec(_Strict):

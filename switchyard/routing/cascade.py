@@ -6,6 +6,10 @@ returned logprobs) reaches it. The last capable member's answer is always accept
 skipped the same way (after its own group's retries and fallbacks). Every call is an ordinary executor call,
 so each appears in the trace; the cost of rejected answers is recorded per stage in the decision.
 
+With ``escalate_share``, each member's threshold is instead taken live from the scores of its recent answers
+(``LiveShare``, as router groups calibrate ``strong_share``), so that it passes on that share of them whatever the
+traffic; the configured thresholds serve while the window warms up.
+
 Streams (``cascade.stream``): ``buffer`` reads the cheap member's whole stream before scoring it and replays it
 to the client if accepted (the client sees the first byte only after the cheap answer is complete); ``bypass``
 sends streams straight to the last member.
@@ -15,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
+import random
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,6 +30,7 @@ from switchyard import errors
 from switchyard.accounting.cost import cost_of
 from switchyard.providers.base import ChatCall, Reply
 from switchyard.routing.chunks import chat_usage
+from switchyard.routing.learned.live_share import LiveShare
 from switchyard.routing.options import RouteOptions
 from switchyard.routing.router_group import Decision, Stage, prompt_text
 from switchyard.routing.streams import OpenStream
@@ -85,13 +92,32 @@ def read_answer(payloads: list[bytes]) -> tuple[str, float | None]:
 
 
 class Cascade:
-    def __init__(self, scorer: AnswerScoring, thresholds: dict[str, float], stream: str) -> None:
+    def __init__(
+        self,
+        scorer: AnswerScoring,
+        thresholds: dict[str, float],
+        stream: str,
+        escalate_share: float | None = None,
+        window: int = 2000,
+        warmup: int = 200,
+    ) -> None:
         self._scorer = scorer
         self._thresholds = thresholds
         self.stream = stream
+        self.escalate_share = escalate_share
+        self._live = {m: LiveShare(window, warmup) for m in thresholds} if escalate_share is not None else {}
+        self._ties = random.Random()  # splits answers whose score equals a live threshold; not a security boundary
 
-    def _threshold(self, member: str, options: RouteOptions) -> float:
-        return options.router_threshold if options.router_threshold is not None else self._thresholds[member]
+    def _cut(self, member: str, options: RouteOptions) -> tuple[float, float]:
+        """The acceptance threshold, and the chance that a score equal to it is accepted."""
+        if options.router_threshold is not None:
+            return options.router_threshold, 1.0
+        live = self._live.get(member)
+        if live is not None and self.escalate_share is not None:
+            cut = live.cut(1.0 - self.escalate_share)
+            if cut is not None:
+                return cut
+        return self._thresholds[member], 1.0
 
     async def chat(
         self, executor: Executor, chain: list[Group], call: ChatCall, trace: Trace, options: RouteOptions,
@@ -151,9 +177,14 @@ class Cascade:
         usage: Usage | None, trace: Trace,
     ) -> Stage:  # fmt: skip
         score = float(self._scorer.score(group.name, prompt, answer, logprob))
-        threshold = self._threshold(group.name, options)
+        threshold, chance = self._cut(group.name, options)
+        live = self._live.get(group.name)
+        if live is not None:
+            live.observe(score)
+        accepted = score > threshold or score == threshold and (chance >= 1.0 or self._ties.random() < chance)
         cost = round(cost_of(usage, trace.price).total, 10) if usage is not None and trace.price else None
-        return Stage(group.name, round(score, 6), round(threshold, 6), score >= threshold, cost_usd=cost)
+        shown = None if math.isinf(threshold) else round(threshold, 6)
+        return Stage(group.name, round(score, 6), shown, accepted, cost_usd=cost)
 
 
 def _skip(exc: errors.SwitchyardError, stages: list[Stage], group: Group) -> None:

@@ -116,4 +116,5 @@ def _cascade(spec: RouterSpec) -> Cascade:
     for member in spec.members[:-1]:
         scorer.column(member)  # fail at start-up, not on the first request
     thresholds = dict(zip(spec.members, settings.thresholds, strict=False))
-    return Cascade(scorer, thresholds, settings.stream)
+    window, warmup = spec.calibration_window, spec.calibration_warmup
+    return Cascade(scorer, thresholds, settings.stream, settings.escalate_share, window, warmup)
