@@ -316,7 +316,11 @@ def eval_shadow(
     data_dir = data_dir or Path(".switchyard")
     logs, feedback_db = data_dir / "switchyard.db", data_dir / "feedback.db"
     if not logs.is_file():
-        typer.echo(f"error: no request log at {logs} (pass --data-dir or --config)", err=True)
+        typer.echo(
+            f"error: no request log at {logs}: the report reads the embedded SQLite request log "
+            "(pass --data-dir or --config)",
+            err=True,
+        )
         raise typer.Exit(2)
     feedback = SQLiteFeedbackStore(feedback_db).entries_sync() if feedback_db.is_file() else []
     typer.echo(render(shadow_report(read_sqlite_logs(logs, group), feedback, group, prices)))

@@ -182,6 +182,17 @@ class RouterSpec(_Strict):
     cascade: CascadeSettings = Field(default_factory=CascadeSettings)
 
     @model_validator(mode="after")
+    def _scope_needs_a_live_share(self) -> RouterSpec:
+        if self.calibration_scope != "group" and (
+            self.calibration == "file" or self.kind in ("random", "cascade") or self.cost_weight is not None
+        ):
+            raise ValueError(
+                "calibration_scope applies to live calibration of strong_share in learned and length groups "
+                "(not with calibration: file, cost_weight, random or cascade)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _warmup_fits_window(self) -> RouterSpec:
         if self.calibration_warmup > self.calibration_window:
             raise ValueError(

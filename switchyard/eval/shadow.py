@@ -30,13 +30,15 @@ class ShadowReport:
     agreed: int = 0
     spend_usd: float = 0.0
     projected_usd: float = 0.0
-    unpriced: int = 0  # requests whose projection needed a price or token count that is missing
+    # Requests left out of both spend sums: no cost was logged for the served answer, or the chosen member's price
+    # or a token count is missing.
+    unpriced: int = 0
     feedback: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
     @property
     def saving(self) -> float | None:
-        """The projected change in spend as a fraction of actual spend (negative: cheaper)."""
-        if not self.spend_usd or self.unpriced:
+        """The projected change in spend as a fraction of actual spend (negative: cheaper), over priced requests."""
+        if not self.spend_usd:
             return None
         return self.projected_usd / self.spend_usd - 1.0
 
@@ -61,14 +63,17 @@ def shadow_report(
         report.served[served] += 1
         report.would[would] += 1
         report.agreed += would == served
-        spent = record.cost_usd or 0.0
-        report.spend_usd += spent
+        spent = record.cost_usd
         price = prices.get(would)
-        if would == served:
+        if spent is None:
+            report.unpriced += 1  # the served answer has no cost: the two sums would cover different requests
+        elif would == served:
+            report.spend_usd += spent
             report.projected_usd += spent
         elif price is None or record.prompt_tokens is None or record.completion_tokens is None:
             report.unpriced += 1
         else:
+            report.spend_usd += spent
             usage = Usage(
                 record.prompt_tokens, record.completion_tokens, record.prompt_tokens + record.completion_tokens
             )
@@ -90,15 +95,19 @@ def render(report: ShadowReport) -> str:
         f"The router would have chosen: {would}; it agrees with what was served on {report.agreed / n:.1%}.",
     ]
     saving = report.saving
+    priced = n - report.unpriced
     if saving is not None:
         lines.append(
             f"Spend as served: ${report.spend_usd:.6f}. Had the router chosen: ${report.projected_usd:.6f} "
-            f"({saving:+.1%}), pricing each request's logged tokens at the chosen member's prices."
+            f"({saving:+.1%}), pricing each request's logged tokens at the chosen member's prices"
+            + (f" (over the {priced} of {n} requests that could be priced)." if report.unpriced else ".")
         )
     else:
+        lines.append("No spend projection: no request has both a logged cost and a price for the router's choice.")
+    if report.unpriced:
         lines.append(
-            f"Spend as served: ${report.spend_usd:.6f}. No projection: {report.unpriced} requests lack a price "
-            "for the member the router chose or a token count (pass --config with the gateway's config)."
+            f"{report.unpriced} requests had no logged cost, or no price or token count for the member the router "
+            "chose (pass --config with the gateway's config for the members' prices)."
         )
     for member, given in sorted(report.feedback.items()):
         lines.append(

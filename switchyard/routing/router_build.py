@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 # Shipped with the package: trained by bench/train_default_router.py on the shared RouteLLM data.
 DEFAULT_ROUTER = Path(__file__).parent / "learned" / "default_router.npz"
 LENGTH_ROUTER = Path(__file__).parent / "learned" / "length_router.npz"
-# Live windows kept per team or key (``calibration_scope``): about 80 KB each at the default window of 2,000.
-MAX_SCOPES = 256
+# Live windows kept per team or key (``calibration_scope``): 256 at most, and at most 512,000 scores in all
+# (about 40 bytes each: 20 MB per group and process), so a large window means fewer scopes.
+MAX_SCOPES, MAX_SCOPED_SCORES = 256, 512_000
 _INSTALL = "install the router extra: pip install 'switchyard[router]' (numpy)"
 
 
@@ -98,7 +99,8 @@ def _build(spec: RouterSpec) -> tuple[Decider | None, Cascade | None, bool]:
     if spec.calibration == "live":
         live = LiveShare(spec.calibration_window, spec.calibration_warmup)
         if spec.calibration_scope != "group":
-            scoped = ScopedShares(spec.calibration_window, spec.calibration_warmup, MAX_SCOPES)
+            scopes = max(1, min(MAX_SCOPES, MAX_SCOPED_SCORES // spec.calibration_window))
+            scoped = ScopedShares(spec.calibration_window, spec.calibration_warmup, scopes)
     decider = threshold_decider(spec.kind, router, share, columns, live, scoped, spec.calibration_scope)
     return decider, None, router.blocking
 

@@ -52,7 +52,10 @@ class ThresholdDecider:
         self, prompt: str, capable: Sequence[int], options: RouteOptions, record: bool = True, scope: str | None = None
     ) -> Verdict:
         score = self._score(prompt)
-        own = self.scoped.get(scope) if self.scoped is not None and scope else None
+        own = None
+        if self.scoped is not None and scope:
+            # a dry run reads the caller's window but must not create one or push a warm one out
+            own = self.scoped.get(scope) if record else self.scoped.peek(scope)
         threshold, at_threshold, source = self._cut(options, own)
         if record:  # after choosing: the threshold comes from the traffic before this request
             if self.live is not None:

@@ -82,6 +82,11 @@ class ScopedShares:
     def __len__(self) -> int:
         return len(self._scopes)
 
+    def peek(self, scope: str) -> LiveShare | None:
+        """The scope's window if it has one, without creating it or counting this as a use (for dry runs)."""
+        with self._lock:
+            return self._scopes.get(scope)
+
     def get(self, scope: str) -> LiveShare:
         with self._lock:
             found = self._scopes.get(scope)

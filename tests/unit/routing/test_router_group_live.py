@@ -116,3 +116,30 @@ def test_a_window_per_team_gives_each_team_the_share_of_its_own_traffic() -> Non
     assert (
         group.decide(request("hello"), DEFAULT_OPTIONS, scope=group.scope_of(Principal("admin"))).calibration == "live"
     )
+
+
+def test_dry_runs_neither_create_nor_evict_caller_windows() -> None:
+    from switchyard.types.identity import Principal
+
+    group = auto({"calibration_warmup": 10, "calibration_scope": "team"})
+    team = Principal("user", key_id="k", team_id="team-a")
+    for prompt in chat_prompts(20, seed=6):
+        asyncio.run(group.route(request(prompt), DEFAULT_OPTIONS, principal=team))
+    scoped = live_of(group).scoped
+    assert scoped is not None and len(scoped) == 1
+    for i in range(300):  # more new callers than windows are kept: had they created windows, team-a's would go
+        probe = Principal("user", key_id=f"k{i}", team_id=f"probe-{i}")
+        asyncio.run(group.route(request("hello"), DEFAULT_OPTIONS, record=False, principal=probe))
+    assert len(scoped) == 1
+    again = asyncio.run(group.route(request("hello"), DEFAULT_OPTIONS, record=False, principal=team))
+    assert again.calibration == "team"
+
+
+def test_scopes_need_live_calibration_of_a_share() -> None:
+    for router in (
+        {"kind": "learned", "calibration": "file"},
+        {"kind": "random"},
+        {"kind": "learned", "cost_weight": 0.5},
+    ):
+        with pytest.raises(ValueError, match="calibration_scope applies"):
+            config({**router, "calibration_scope": "key"})
