@@ -237,8 +237,9 @@ def eval_transfer(
     text = transfer.table(rows, list(pairs), title) + f"\n\nPrompts: {sizes}; training pools cap each benchmark at "
     text += f"{transfer.PER_BENCHMARK} seeded prompts. Random routing scores 0.5 in expectation."
     for shares in share_tables:
-        text += f"\n\n{shares}\n\nStreams of {transfer.STREAM} requests drawn from each benchmark (and from all six"
-        text += f" equally); live: window {transfer.LIVE_WINDOW}, counted after a warm-up of {transfer.LIVE_WARMUP}."
+        text += f"\n\n{shares}\n\nStreams of {transfer.STREAM} requests drawn from each benchmark (and from all six,"
+        text += f" mixed and in blocks); live: window {transfer.LIVE_WINDOW}, counted after a warm-up of "
+        text += f"{transfer.LIVE_WARMUP}."
     return _write(out_dir, "transfer", text, [])
 
 
