@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -14,6 +12,7 @@ import openai
 import pytest
 
 from tests.fakes.cohere_upstream import FakeCohere, Fault, cohere_error
+from tests.fakes.image_server import serving_png
 from tests.gateway_process import GatewayProcess
 
 KEY = "cohere-secret-key-0123456789"
@@ -44,21 +43,8 @@ def clean(fake: FakeCohere) -> None:
 
 @pytest.fixture(scope="module")
 def image_url() -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(PNG)))
-            self.end_headers()
-            self.wfile.write(PNG)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/pixel.png"
-    server.shutdown()
+    with serving_png(PNG) as url:
+        yield url
 
 
 def deployment(fake: FakeCohere, **extra: Any) -> dict[str, Any]:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
+from tests.fakes.image_server import serving_png
 from tests.fakes.ollama_upstream import FakeOllama, Fault
 from tests.gateway_process import GatewayProcess
 
@@ -50,21 +49,8 @@ def clean(fake: FakeOllama) -> None:
 
 @pytest.fixture(scope="module")
 def image_url() -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(PNG)))
-            self.end_headers()
-            self.wfile.write(PNG)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/pixel.png"
-    server.shutdown()
+    with serving_png(PNG) as url:
+        yield url
 
 
 def deployment(fake: FakeOllama, **extra: Any) -> dict[str, Any]:

@@ -3,14 +3,12 @@ they were one module), plus a local image server for URL images."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
 from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.fakes.image_server import serving_png
 from tests.gateway_process import GatewayProcess
 from tests.providers.anthropic.support import KEY, PNG, WRONG, deployment
 
@@ -52,18 +50,5 @@ def gateway(fake: FakeAnthropic, tmp_path_factory: pytest.TempPathFactory) -> It
 
 @pytest.fixture(scope="package")
 def image_server() -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(PNG)))
-            self.end_headers()
-            self.wfile.write(PNG)
-
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/cat.png"
-    server.shutdown()
+    with serving_png(PNG, "cat.png") as url:
+        yield url

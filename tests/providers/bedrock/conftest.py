@@ -3,14 +3,12 @@ were one module), plus a local image server for URL images."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
 from tests.fakes.bedrock_upstream import FakeBedrock
+from tests.fakes.image_server import serving_png
 from tests.gateway_process import GatewayProcess
 from tests.providers.bedrock.support import API_KEY, LLAMA, PNG, TOKEN, deployment
 
@@ -51,20 +49,5 @@ def gateway(fake: FakeBedrock, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 @pytest.fixture(scope="package")
 def image_server() -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(PNG)))
-            self.end_headers()
-            self.wfile.write(PNG)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/pixel.png"
-    server.shutdown()
-    server.server_close()
+    with serving_png(PNG) as url:
+        yield url

@@ -3,28 +3,14 @@ one module), plus a local image server for URL images."""
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from tests.fakes.gemini_upstream import FakeGemini
+from tests.fakes.image_server import serving_png
 from tests.gateway_process import GatewayProcess
 from tests.providers.gemini.support import KEY, PNG, WRONG_KEY, deployment
-
-
-class _Images(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.send_header("Content-Length", str(len(PNG)))
-        self.end_headers()
-        self.wfile.write(PNG)
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture(scope="package")
@@ -35,10 +21,8 @@ def fake() -> Iterator[FakeGemini]:
 
 @pytest.fixture(scope="package")
 def image_url() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Images)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/pixel.png"
-    server.shutdown()
+    with serving_png(PNG) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)
