@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from switchyard.eval import runner, splits, twomodel
 from switchyard.eval.data import PairOutcomes
-from switchyard.routing.learned.live_share import LiveShare
+from switchyard.routing.learned.live_share import LiveShare, passes
 from switchyard.routing.learned.router import LearnedRouter
 from switchyard.routing.learned.train import TrainSettings, train_router
 
@@ -168,11 +168,12 @@ def _live(stream: FloatArray, target: float, seed: int, sources: NDArray[np.int6
     chosen = np.full(len(stream), np.nan)
     for i, score in enumerate(stream.tolist()):
         source = 0 if sources is None else int(sources[i])
-        live = windows.get(source) or windows.setdefault(source, LiveShare(LIVE_WINDOW, LIVE_WARMUP))
+        if source not in windows:
+            windows[source] = LiveShare(LIVE_WINDOW, LIVE_WARMUP)
+        live = windows[source]
         cut = live.cut(target)
         if cut is not None:
-            threshold, chance = cut
-            chosen[i] = score > threshold or score == threshold and ties.random() < chance
+            chosen[i] = passes(score, *cut, ties)
         live.observe(score)
     return chosen
 

@@ -30,7 +30,7 @@ from switchyard import errors
 from switchyard.accounting.cost import cost_of
 from switchyard.providers.base import ChatCall, Reply
 from switchyard.routing.chunks import chat_usage
-from switchyard.routing.learned.live_share import LiveShare
+from switchyard.routing.learned.live_share import LiveShare, passes
 from switchyard.routing.options import RouteOptions
 from switchyard.routing.router_group import Decision, Stage, prompt_text
 from switchyard.routing.streams import OpenStream
@@ -181,7 +181,7 @@ class Cascade:
         live = self._live.get(group.name)
         if live is not None:
             live.observe(score)
-        accepted = score > threshold or score == threshold and (chance >= 1.0 or self._ties.random() < chance)
+        accepted = passes(score, threshold, chance, self._ties)
         cost = round(cost_of(usage, trace.price).total, 10) if usage is not None and trace.price else None
         shown = None if math.isinf(threshold) else round(threshold, 6)
         return Stage(group.name, round(score, 6), shown, accepted, cost_usd=cost)

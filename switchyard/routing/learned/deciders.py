@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from switchyard.routing.learned.live_share import LiveShare, ScopedShares
+from switchyard.routing.learned.live_share import LiveShare, ScopedShares, passes
 from switchyard.routing.learned.router import LearnedRouter
 from switchyard.routing.options import DEFAULT_OPTIONS, RouteOptions
 from switchyard.routing.router_group import Verdict
@@ -62,9 +62,8 @@ class ThresholdDecider:
                 self.live.observe(score)
             if own is not None:
                 own.observe(score)
-        strong = score > threshold or score == threshold and (at_threshold >= 1.0 or self._ties.random() < at_threshold)
         # the strongest capable member on a high score, else the cheapest; a pair has exactly these two
-        index = capable[-1] if strong else capable[0]
+        index = capable[-1] if passes(score, threshold, at_threshold, self._ties) else capable[0]
         return Verdict(index, round(score, 6), None if math.isinf(threshold) else round(threshold, 6), source)
 
     def threshold_now(self) -> tuple[float, str] | None:

@@ -15,9 +15,15 @@ within about one window of requests, and until then the share drifts the way a f
 from __future__ import annotations
 
 import math
+import random
 import threading
 from bisect import bisect_left, bisect_right, insort
 from collections import OrderedDict, deque
+
+
+def passes(score: float, threshold: float, chance: float, ties: random.Random) -> bool:
+    """Whether a score clears a cut: above it, or equal to it and lucky (``chance`` from ``LiveShare.cut``)."""
+    return score > threshold or score == threshold and (chance >= 1.0 or ties.random() < chance)
 
 
 class LiveShare:
