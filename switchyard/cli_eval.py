@@ -17,6 +17,7 @@ import typer
 if TYPE_CHECKING:
     from switchyard.accounting.pricing import Price
     from switchyard.config.schema import Config
+    from switchyard.routing.learned.traffic import Traffic
 
 train_app = typer.Typer(no_args_is_help=True, help="Train routers offline from stored outcomes.")
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluate routers and cascades offline on stored outcomes.")
@@ -88,7 +89,14 @@ def train_router(
     from_logs: Annotated[
         bool, typer.Option("--from-logs", help="retrain a router group from request logs + feedback instead")
     ] = False,
-    data_dir: Annotated[Path, typer.Option(help="--from-logs: the gateway's data_dir")] = Path(".switchyard"),
+    config: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--config", "-c", help="--from-logs: the gateway's config (its database_url, or data_dir)"),
+    ] = None,
+    data_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="--from-logs: the gateway's data_dir [default: the config's, else .switchyard]"),
+    ] = None,
     group: Annotated[str, typer.Option(help="--from-logs: the router group whose traffic to learn from")] = "auto",
     members: Annotated[
         Optional[str],  # noqa: UP045
@@ -98,7 +106,7 @@ def train_router(
     """Train one router on a whole dataset (less a 10 % calibration slice) and save it as a .npz file;
     with --from-logs, retrain a router group from its logged prompts and the feedback on its answers."""
     if from_logs:
-        _train_from_logs(data_dir, group, members, out or data_dir / f"router-{group}.npz")
+        _train_from_logs(_load(config) if config else None, data_dir, group, members, out)
         return
     if dataset is None:
         typer.echo("error: pass --dataset, or --from-logs", err=True)
@@ -147,19 +155,17 @@ def train_scorer(
     typer.echo(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB)")
 
 
-def _train_from_logs(data_dir: Path, group: str, members: str | None, out: Path) -> None:
+def _train_from_logs(
+    settings: Config | None, data_dir: Path | None, group: str, members: str | None, out: Path | None
+) -> None:
     import json
 
-    from switchyard.routing.learned.from_logs import join, read_sqlite_logs, train_from_logs
-    from switchyard.storage.feedback import SQLiteFeedbackStore
+    from switchyard.routing.learned.from_logs import join, train_from_logs
 
-    logs, feedback_db = data_dir / "switchyard.db", data_dir / "feedback.db"
-    if not logs.is_file():
-        typer.echo(f"error: no request log at {logs} (pass --data-dir)", err=True)
-        raise typer.Exit(2)
-    records = read_sqlite_logs(logs, group)
-    feedback = SQLiteFeedbackStore(feedback_db).entries_sync() if feedback_db.is_file() else []
-    outcomes, prompts = join(records, feedback, group)
+    traffic, folder = _read_traffic(settings, data_dir, group)
+    records = traffic.records
+    out = out or folder / f"router-{group}.npz"
+    outcomes, prompts = join(records, traffic.feedback, group)
     if members:
         chosen = [m.strip() for m in members.split(",") if m.strip()]
     else:
@@ -296,7 +302,7 @@ def eval_shadow(
     group: Annotated[str, typer.Option(help="the router group that runs in shadow mode")] = "auto",
     config: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--config", "-c", help="the gateway's config: the members' prices, and its data_dir"),
+        typer.Option("--config", "-c", help="the gateway's config: members' prices, where its log is"),
     ] = None,
     data_dir: Annotated[
         Optional[Path],  # noqa: UP045
@@ -306,37 +312,45 @@ def eval_shadow(
     """Shadow mode read back from the request log: what the router would have chosen, how often that agrees with
     what was served, and what the traffic would have cost (no model is called)."""
     from switchyard.eval.shadow import render, shadow_report
-    from switchyard.routing.learned.from_logs import read_sqlite_logs
-    from switchyard.storage.feedback import SQLiteFeedbackStore
 
     prices: dict[str, Price] = {}
+    settings = None
     if config is not None:
-        settings, prices = _member_prices(config, group)
-        data_dir = data_dir or Path(settings.server.data_dir)
-    data_dir = data_dir or Path(".switchyard")
-    logs, feedback_db = data_dir / "switchyard.db", data_dir / "feedback.db"
-    if not logs.is_file():
-        typer.echo(
-            f"error: no request log at {logs}: the report reads the embedded SQLite request log "
-            "(pass --data-dir or --config)",
-            err=True,
-        )
-        raise typer.Exit(2)
-    feedback = SQLiteFeedbackStore(feedback_db).entries_sync() if feedback_db.is_file() else []
-    typer.echo(render(shadow_report(read_sqlite_logs(logs, group), feedback, group, prices)))
+        settings = _load(config)
+        prices = _member_prices(settings, config, group)
+    traffic, _ = _read_traffic(settings, data_dir, group)
+    typer.echo(render(shadow_report(traffic.records, traffic.feedback, group, prices)))
 
 
-def _member_prices(path: Path, group: str) -> tuple[Config, dict[str, Price]]:
-    """Each member's price: its first deployment that has one (configured, or in the built-in table)."""
-    from switchyard.accounting.pricing import price_for
+def _read_traffic(settings: Config | None, data_dir: Path | None, group: str) -> tuple[Traffic, Path]:
+    """The group's logged decisions and all feedback, from PostgreSQL when the config has ``server.database_url``,
+    else from the SQLite files in the data dir (``--data-dir``, else the config's, else ``.switchyard``)."""
+    from switchyard.routing.learned.traffic import TrafficUnavailableError, read_traffic
+
+    folder = data_dir or Path(settings.server.data_dir if settings is not None else ".switchyard")
+    url = settings.server.database_url if settings is not None else None
+    try:
+        return read_traffic(url.get_secret_value() if url is not None else None, folder, group), folder
+    except TrafficUnavailableError as exc:  # its message never holds the DSN
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _load(path: Path) -> Config:
     from switchyard.config import load_config
     from switchyard.errors import ConfigError
 
     try:
-        settings = load_config(path)
+        return load_config(path)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _member_prices(settings: Config, path: Path, group: str) -> dict[str, Price]:
+    """Each member's price: its first deployment that has one (configured, or in the built-in table)."""
+    from switchyard.accounting.pricing import price_for
+
     spec = settings.model_groups.get(group)
     if spec is None or spec.router is None:
         typer.echo(f"error: {group!r} is not a router group in {path}", err=True)
@@ -347,4 +361,4 @@ def _member_prices(path: Path, group: str) -> tuple[Config, dict[str, Price]]:
         price = next((p for p in found if p is not None), None)
         if price is not None:
             prices[member] = price
-    return settings, prices
+    return prices

@@ -64,7 +64,7 @@ from switchyard.server.routes import (
 from switchyard.server.routes import route as routing_routes
 from switchyard.server.routes import ui as dashboard
 from switchyard.server.routes.common import Services
-from switchyard.storage.feedback import SQLiteFeedbackStore
+from switchyard.storage.feedback import FeedbackStore, SQLiteFeedbackStore
 from switchyard.storage.keys_protocol import KeyStore
 from switchyard.storage.keys_sqlite import SQLiteKeyStore
 from switchyard.storage.logs_protocol import LogBackend, SyncLogStore
@@ -135,7 +135,7 @@ def create_app(
     # Router groups (model: auto) choose among member groups; their token counts feed the capability filter.
     routers = build_routers(config, groups, counter)
     pipeline = Pipeline(executor, stages, auth, cache=cache, routers=routers)
-    feedback = SQLiteFeedbackStore(Path(config.server.data_dir) / "feedback.db")
+    feedback = _feedback_store(config)
     checks = config.router.health_checks
     checker = HealthChecker(groups, executor.health, checks.interval_s) if checks.enabled else None
     services = Services(config, pipeline, log_store, sink)
@@ -180,7 +180,7 @@ def create_app(
             await transport.close()
             await fetcher.close()
             await key_store.close()
-            feedback.close()
+            await feedback.aclose()
             observe.close()
 
     observability_routes = [*dashboard.routes(services)]
@@ -245,6 +245,16 @@ def _shared_health(config: Config, deployments: list[str]) -> RedisHealthStore |
 def _thresholds(routers: dict[str, RouterGroup]) -> dict[str, tuple[float, str]]:
     found = {name: router.threshold_now() for name, router in routers.items()}
     return {name: value for name, value in found.items() if value is not None}
+
+
+def _feedback_store(config: Config) -> FeedbackStore:
+    """Feedback: in PostgreSQL when ``server.database_url`` is set, so every instance's lands in one table."""
+    url = config.server.database_url
+    if url is not None:
+        from switchyard.storage.feedback_postgres import PostgresFeedbackStore
+
+        return PostgresFeedbackStore(url.get_secret_value())
+    return SQLiteFeedbackStore(Path(config.server.data_dir) / "feedback.db")
 
 
 def _log_store(config: Config) -> SyncLogStore | LogBackend:

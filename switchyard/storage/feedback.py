@@ -1,8 +1,9 @@
 """Feedback on served answers (``POST /v1/feedback``): a score in [0, 1] per request id, kept for retraining.
 
 ``switchyard train router --from-logs`` joins feedback with the request log (the served member, and the prompt
-when bodies are logged) to retrain a router on production traffic. Two backends: in memory (tests) and SQLite in
-the data directory, written off the event loop (feedback is rare: one thread hop per call, no batching needed).
+when bodies are logged) to retrain a router on production traffic. Backends: in memory (tests), SQLite in the data
+directory, written off the event loop (feedback is rare: one thread hop per call, no batching needed), and
+PostgreSQL for scale-out (``feedback_postgres.py``), so feedback given to any instance lands in one place.
 Several scores for one request are all kept; the trainer averages them.
 """
 
@@ -11,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -30,6 +32,21 @@ class FeedbackStore(Protocol):
 
     async def entries(self) -> list[Feedback]: ...
 
+    async def aclose(self) -> None: ...
+
+
+# The same table and statements in both SQL dialects; only the insert's placeholders differ.
+COLUMNS = "request_id, score, ts, comment, key_id"
+SELECT_ALL = f"SELECT {COLUMNS} FROM feedback ORDER BY ts"
+
+
+def row_of(feedback: Feedback) -> tuple[str, float, float, str | None, str | None]:
+    return (feedback.request_id, feedback.score, feedback.ts, feedback.comment, feedback.key_id)
+
+
+def feedback_of(row: Sequence[Any]) -> Feedback:
+    return Feedback(row[0], float(row[1]), float(row[2]), row[3], row[4])
+
 
 class MemoryFeedbackStore:
     def __init__(self) -> None:
@@ -40,6 +57,9 @@ class MemoryFeedbackStore:
 
     async def entries(self) -> list[Feedback]:
         return list(self.items)
+
+    async def aclose(self) -> None:
+        return None
 
 
 _SCHEMA = """
@@ -74,22 +94,21 @@ class SQLiteFeedbackStore:
     def add_sync(self, feedback: Feedback) -> None:
         with self._lock:
             db = self._connect()
-            db.execute(
-                "INSERT INTO feedback (request_id, score, ts, comment, key_id) VALUES (?, ?, ?, ?, ?)",
-                (feedback.request_id, feedback.score, feedback.ts, feedback.comment, feedback.key_id),
-            )
+            db.execute(f"INSERT INTO feedback ({COLUMNS}) VALUES (?, ?, ?, ?, ?)", row_of(feedback))
             db.commit()
 
     def entries_sync(self) -> list[Feedback]:
         with self._lock:
-            rows = self._connect().execute("SELECT request_id, score, ts, comment, key_id FROM feedback ORDER BY ts")
-            return [Feedback(r[0], float(r[1]), float(r[2]), r[3], r[4]) for r in rows]
+            return [feedback_of(row) for row in self._connect().execute(SELECT_ALL)]
 
     async def add(self, feedback: Feedback) -> None:
         await asyncio.to_thread(self.add_sync, feedback)
 
     async def entries(self) -> list[Feedback]:
         return await asyncio.to_thread(self.entries_sync)
+
+    async def aclose(self) -> None:
+        self.close()
 
     def close(self) -> None:
         with self._lock:

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -103,24 +101,3 @@ def train_from_logs(outcomes: list[Outcome], prompts: list[str], members: list[s
         {"trained_on": len(outcomes), "calibrated_on": len(prompts), "source": "logs+feedback", "per_member": counts}
     )
     return router
-
-
-def read_sqlite_logs(path: Path, group: str) -> list[RequestLog]:
-    """The router group's logged requests from a SQLite request log (the embedded default store)."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        rows = db.execute(
-            "SELECT request_id, ts, endpoint, status, latency_ms, model_group, decision, request_body, "
-            "prompt_tokens, completion_tokens, cost_usd "
-            "FROM request_logs WHERE model_group = ? AND decision IS NOT NULL",
-            (group,),
-        ).fetchall()
-    finally:
-        db.close()
-    return [
-        RequestLog(
-            r[0], r[1], r[2], r[3], r[4], model_group=r[5], decision=r[6], request_body=r[7],
-            prompt_tokens=r[8], completion_tokens=r[9], cost_usd=r[10],
-        )  # fmt: skip
-        for r in rows
-    ]
