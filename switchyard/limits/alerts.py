@@ -8,14 +8,16 @@ with exponential backoff a few times. ``close`` delivers what is queued before s
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
-import aiohttp
-
+from switchyard.errors import UpstreamError
 from switchyard.limits.budget import Alert
+from switchyard.transport import HttpTransport, Timeouts
 
 log = logging.getLogger("switchyard.limits")
+_JSON = {"Content-Type": "application/json"}
 
 
 def payload(alert: Alert) -> dict[str, Any]:
@@ -38,9 +40,9 @@ class WebhookNotifier:
         self._queue: asyncio.Queue[Alert] = asyncio.Queue(max_queue)
         self._attempts = attempts
         self._backoff_s = backoff_s
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._timeouts = Timeouts(total=timeout_s, connect=timeout_s)
         self._task: asyncio.Task[None] | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._transport: HttpTransport | None = None
 
     def notify(self, alert: Alert) -> None:
         try:
@@ -49,7 +51,7 @@ class WebhookNotifier:
             log.warning("budget alert queue full; dropped the alert for %s:%s", alert.scope, alert.id)
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=self._timeout)
+        self._transport = HttpTransport()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
@@ -61,15 +63,15 @@ class WebhookNotifier:
                 self._queue.task_done()
 
     async def _deliver(self, alert: Alert) -> None:
-        assert self._session is not None
-        body = payload(alert)
+        assert self._transport is not None
+        body = json.dumps(payload(alert)).encode()
         for attempt in range(self._attempts):
             try:
-                async with self._session.post(self._url, json=body) as response:
-                    if response.status < 300:
-                        return
-                    reason = f"HTTP {response.status}"
-            except (aiohttp.ClientError, TimeoutError) as exc:
+                response = await self._transport.post(self._url, body, _JSON, self._timeouts)
+                if response.status < 300:
+                    return
+                reason = f"HTTP {response.status}"
+            except UpstreamError as exc:
                 reason = type(exc).__name__
             if attempt + 1 < self._attempts:
                 await asyncio.sleep(self._backoff_s * 2**attempt)
@@ -84,5 +86,5 @@ class WebhookNotifier:
             except TimeoutError:
                 log.warning("budget alerts still queued at shutdown: %d", self._queue.qsize())
             self._task.cancel()
-        if self._session is not None:
-            await self._session.close()
+        if self._transport is not None:
+            await self._transport.close()

@@ -9,16 +9,15 @@ at a check that DNS could answer differently a moment later.
 from __future__ import annotations
 
 import ipaddress
-import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
 
 from switchyard import errors
 
-_BLOCKED = "the gateway does not fetch URLs that point into private networks"
+if TYPE_CHECKING:  # aiohttp is imported on the first image fetch, not at start-up (it costs ~0.1 s and ~5 MB)
+    import aiohttp
+
+BLOCKED = "the gateway does not fetch URLs that point into private networks"
 
 
 def is_public(address: str) -> bool:
@@ -28,35 +27,23 @@ def is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-class PublicOnlyResolver(AbstractResolver):
-    def __init__(self) -> None:
-        self._inner = aiohttp.ThreadedResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        if not results or not all(is_public(r["host"]) for r in results):
-            raise OSError(_BLOCKED)
-        return results
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
 class GuardedFetcher:
     """GETs caller-supplied URLs with a byte limit; ``allow_private`` is for tests on loopback only."""
 
     def __init__(self, *, max_bytes: int, timeout_s: float, allow_private: bool = False) -> None:
         self._max_bytes = max_bytes
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._timeout_s = timeout_s
         self._allow_private = allow_private
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         if self._session is None or self._session.closed:
             options: dict[str, Any] = {"limit": 32}
             if not self._allow_private:
+                from switchyard.transport.public_resolver import PublicOnlyResolver
+
                 options["resolver"] = PublicOnlyResolver()
             self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(**options))
         return self._session
@@ -67,9 +54,12 @@ class GuardedFetcher:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise errors.InvalidRequestError("image URLs must be http(s) or data: URLs", param="messages")
         if not self._allow_private and _is_literal_private(parts.hostname):
-            raise errors.InvalidRequestError(_BLOCKED, param="messages")
+            raise errors.InvalidRequestError(BLOCKED, param="messages")
+        import aiohttp
+
+        timeout = aiohttp.ClientTimeout(total=self._timeout_s)
         try:
-            async with self._client().get(url, timeout=self._timeout, allow_redirects=False) as response:
+            async with self._client().get(url, timeout=timeout, allow_redirects=False) as response:
                 if response.status != 200:
                     raise errors.InvalidRequestError(
                         f"could not fetch image from {parts.hostname}: HTTP {response.status}", param="messages"
@@ -84,7 +74,7 @@ class GuardedFetcher:
                 content_type = response.headers.get("content-type", "").split(";")[0].strip()
                 return content_type, bytes(body)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            reason = _BLOCKED if _BLOCKED in str(exc) else "the host did not answer"
+            reason = BLOCKED if BLOCKED in str(exc) else "the host did not answer"
             raise errors.InvalidRequestError(
                 f"could not fetch image from {parts.hostname}: {reason}", param="messages"
             ) from None

@@ -13,7 +13,8 @@ import pytest
 
 from switchyard import errors
 from switchyard.providers._images import load_image, parse_data_url
-from switchyard.transport.guarded import GuardedFetcher, PublicOnlyResolver, is_public
+from switchyard.transport.guarded import GuardedFetcher, is_public
+from switchyard.transport.public_resolver import PublicOnlyResolver
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
