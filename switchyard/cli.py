@@ -80,6 +80,8 @@ def serve(
         http="httptools",
         log_level=server.log_level,
         access_log=server.access_log,
+        # X-Forwarded-For rewrites the client address, which only uvicorn's access log reads: skip it otherwise.
+        proxy_headers=server.access_log,
         log_config=None,  # logging is configured above (text or JSON); uvicorn's own config would replace it
         timeout_graceful_shutdown=30,
     )

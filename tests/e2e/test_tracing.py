@@ -20,10 +20,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from switchyard.config.schema import Config
 from switchyard.server.app import create_app
+from switchyard.server.fast import FastPaths
 from tests.gateway_process import free_port
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -222,7 +224,8 @@ def test_embeddings_are_their_own_operation(traced: tuple[AsyncOpenAI, InMemoryS
 
 def test_no_tracing_configured_means_no_middleware_and_no_spans(tmp_path: Path) -> None:
     app = create_app(make_config(tmp_path))
-    assert app.user_middleware == []
+    assert isinstance(app, FastPaths)  # the gateway's own front, not the tracing middleware
+    assert isinstance(app.inner, Starlette) and app.inner.user_middleware == []
 
 
 class _Collector(BaseHTTPRequestHandler):

@@ -98,26 +98,27 @@ def _share(name: str, value: str) -> float:
 
 
 def new_context(request: Request, endpoint: str, ids: RequestIds) -> RequestContext:
-    headers = request.headers
-    request_id = headers.get("x-request-id")
+    # One pass over the raw headers for everything the context needs (Starlette's lookups each scan them).
+    request_id = auth = api_key = None
+    cache: dict[str, str] | None = None
+    for raw_name, raw_value in request.scope["headers"]:
+        if raw_name == b"authorization":
+            auth = auth if auth is not None else raw_value.decode("latin-1")  # the first, as Starlette's get
+        elif raw_name == b"x-request-id":
+            request_id = request_id if request_id is not None else raw_value.decode("latin-1")
+        elif raw_name == b"x-api-key":
+            api_key = api_key if api_key is not None else raw_value.decode("latin-1")
+        elif raw_name == b"cache-control" or raw_name.startswith(b"x-switchyard-cache-"):
+            # The caller's cache controls, as sent; the cache validates them (a bad value is the pipeline's 400).
+            cache = cache or {}
+            cache[raw_name.decode("latin-1")] = raw_value.decode("latin-1").strip()
     if not request_id or len(request_id) > 128 or not request_id.isprintable():
         request_id = ids.next()
     bind_request_id(request_id)  # every log line written while serving this request carries it
-    auth = headers.get("authorization")
     if auth is not None and auth[:7].lower() == "bearer ":
         key: str | None = auth[7:].strip() or None
     else:
-        key = headers.get("x-api-key") or None
+        key = api_key or None
     ctx = RequestContext(request_id, endpoint, key)
-    ctx.cache_headers = _cache_headers(request)
+    ctx.cache_headers = cache
     return ctx
-
-
-def _cache_headers(request: Request) -> dict[str, str] | None:
-    """The caller's cache controls, as sent; the cache validates them (a bad value is a 400 from the pipeline)."""
-    found: dict[str, str] | None = None
-    for raw_name, raw_value in request.scope["headers"]:
-        if raw_name == b"cache-control" or raw_name.startswith(b"x-switchyard-cache-"):
-            found = found or {}
-            found[raw_name.decode("latin-1")] = raw_value.decode("latin-1").strip()
-    return found

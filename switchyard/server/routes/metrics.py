@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from switchyard.errors import SwitchyardError
 from switchyard.observability.build import Observability
@@ -16,9 +13,6 @@ from switchyard.observability.metrics import CONTENT_TYPE, GatewayMetrics
 from switchyard.server.envelope import error_response
 from switchyard.server.routes.admin_status import operator_from
 from switchyard.server.routes.common import Services
-
-if TYPE_CHECKING:
-    from switchyard.observability.tracing import Tracing
 
 
 def routes(services: Services, metrics: GatewayMetrics) -> list[Route]:
@@ -35,17 +29,7 @@ def routes(services: Services, metrics: GatewayMetrics) -> list[Route]:
     return [Route("/metrics", scrape, methods=["GET"])]
 
 
-def middleware(observe: Observability) -> list[Middleware]:
-    """ASGI middleware the app needs for observability: the tracing one, when tracing is on."""
+def traced(app: ASGIApp, observe: Observability) -> ASGIApp:
+    """The app behind the tracing middleware when tracing is on; the app itself otherwise."""
     tracing = observe.tracing
-    if tracing is None:
-        return []
-    return [Middleware(_Traced, tracing=tracing)]
-
-
-class _Traced:
-    def __init__(self, app: ASGIApp, tracing: Tracing) -> None:
-        self._app = tracing.middleware(app)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._app(scope, receive, send)
+    return app if tracing is None else tracing.middleware(app)
