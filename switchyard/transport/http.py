@@ -214,11 +214,22 @@ def _request(head: bytes, body: bytes) -> Request:
 
 
 def _parse(url: str) -> _Target:
+    try:
+        return _parsed(url)
+    except (ValueError, UnicodeError):  # a bad port, or a host name IDNA cannot encode
+        pass
+    # The URL itself may carry a key: name neither it nor its parts.
+    raise errors.UpstreamError("the upstream URL is not a valid http(s) URL; check the deployment's api_base")
+
+
+def _parsed(url: str) -> _Target:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = parts.hostname
     if scheme not in _DEFAULT_PORTS or not host:
-        raise errors.ConfigError("api_base", "an upstream URL must be http:// or https:// with a host", "fix the URL")
+        raise ValueError(url)
+    if not host.isascii():
+        host = host.encode("idna").decode("ascii")
     port = parts.port or _DEFAULT_PORTS[scheme]
     shown = f"[{host}]" if ":" in host else host
     host_header = shown if port == _DEFAULT_PORTS[scheme] else f"{shown}:{port}"
@@ -236,7 +247,10 @@ def _head(method: bytes, target: _Target, headers: Mapping[str, str], length: in
         lines.append(f"Content-Length: {length}\r\n\r\n")
     else:
         lines.append("\r\n")
-    return method + target.request_line_host + "".join(lines).encode("latin-1")
+    try:
+        return method + target.request_line_host + "".join(lines).encode("latin-1")
+    except UnicodeEncodeError:  # HTTP/1.1 header values are bytes; a value beyond latin-1 cannot be sent as is
+        raise errors.InvalidRequestError("a header for the upstream has characters HTTP headers cannot carry") from None
 
 
 def _merged(headers: Mapping[str, str]) -> list[str]:

@@ -346,3 +346,17 @@ def test_a_slow_consumer_pauses_the_upstream_and_still_gets_every_byte() -> None
         server.close()
 
     run(main)
+
+
+def test_unsendable_headers_and_urls_are_typed_errors_not_crashes() -> None:
+    async def main() -> None:
+        transport = HttpTransport()
+        with pytest.raises(errors.InvalidRequestError):
+            await transport.post("http://127.0.0.1:9/", b"", {"X-Name": "caf\u00e9 \u2615"}, T)
+        for url in ("http://127.0.0.1:99999/?key=sk-secret", "ftp://example.com/?key=sk-secret"):
+            with pytest.raises(errors.UpstreamError) as caught:
+                await transport.post(url, b"", {}, T)
+            assert "sk-secret" not in caught.value.message
+        await transport.close()
+
+    run(main)
