@@ -25,6 +25,13 @@ def test_periods_start_on_utc_boundaries() -> None:
     assert period_end("monthly", now) == datetime(2026, 12, 1, tzinfo=UTC)
     assert period_end("monthly", ts("2026-12-31T23:59:59")) == datetime(2027, 1, 1, tzinfo=UTC)
     assert period_end("total", now) is None
+    # The key is cached per UTC day: the last and first second of a day, week and month still tell apart.
+    assert period_key("daily", ts("2026-11-29T23:59:59.999")) == "d2026-11-29"
+    assert period_key("daily", ts("2026-11-30T00:00:00")) == "d2026-11-30"
+    assert period_key("weekly", ts("2026-11-29T23:59:59.999")) == "w2026-11-23"  # Sunday
+    assert period_key("weekly", ts("2026-11-30T00:00:00")) == "w2026-11-30"  # Monday
+    assert period_key("monthly", ts("2026-11-30T23:59:59.999")) == "m2026-11"
+    assert period_key("monthly", ts("2026-12-01T00:00:00")) == "m2026-12"
 
 
 class Clock:
