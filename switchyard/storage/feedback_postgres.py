@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]  # the "postgres" extra; create_app imports this module only then
 
 from switchyard.errors import StoreUnavailableError
+from switchyard.storage import pg_migrations
 from switchyard.storage.feedback import COLUMNS, SELECT_ALL, Feedback, feedback_of, row_of
 
 # (version, statements). Never edit a released migration: add the next one.
@@ -67,7 +68,7 @@ class PostgresFeedbackStore:
                     command_timeout=self._timeout_s,
                 )
                 try:
-                    await migrate(pool)
+                    await pg_migrations.apply(pool, _MIGRATION_LOCK, "feedback_migrations", MIGRATIONS)
                 except BaseException:
                     pool.terminate()
                     raise
@@ -95,18 +96,3 @@ class PostgresFeedbackStore:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
-
-
-async def migrate(pool: Any) -> None:
-    """Create the ``feedback`` table once per database (idempotent; safe from several instances at once)."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS feedback_migrations "
-            "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-        )
-        applied = {row[0] for row in await conn.fetch("SELECT version FROM feedback_migrations")}
-        for version, statements in MIGRATIONS:
-            if version not in applied:
-                await conn.execute(statements)
-                await conn.execute("INSERT INTO feedback_migrations (version) VALUES ($1)", version)

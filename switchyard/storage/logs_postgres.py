@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from switchyard.storage import log_sql
+from switchyard.storage import log_sql, pg_migrations
 from switchyard.types.logs import LogPage, LogQuery, RequestLog, SpendQuery, SpendRow
 
 # (version, statements). Never edit a released migration: add the next one.
@@ -92,26 +92,12 @@ class PostgresLogStore:
                     command_timeout=self._timeout_s,
                 )
                 try:
-                    await self._migrate(pool)
+                    await pg_migrations.apply(pool, _MIGRATION_LOCK, "request_log_migrations", _MIGRATIONS)
                 except BaseException:
                     await pool.close()
                     raise
                 self._pool = pool
         return self._pool
-
-    @staticmethod
-    async def _migrate(pool: Any) -> None:
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS request_log_migrations "
-                "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-            )
-            applied = {row[0] for row in await conn.fetch("SELECT version FROM request_log_migrations")}
-            for version, statements in _MIGRATIONS:
-                if version not in applied:
-                    await conn.execute(statements)
-                    await conn.execute("INSERT INTO request_log_migrations (version) VALUES ($1)", version)
 
     async def write_batch(self, records: Sequence[RequestLog]) -> None:
         pool = await self._ready()
