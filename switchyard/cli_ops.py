@@ -107,7 +107,58 @@ def status(url: UrlOption = "http://127.0.0.1:4000", master_key: KeyOption = Non
                 f"{d['failures_in_window']}/{d['attempts_in_window']}",
             )
     console.print(table)
+    _router_groups(console, url, master_key)
     _spend_today(console, url, master_key)
+
+
+def _router_groups(console: Console, url: str, key: str | None) -> None:
+    """One row per router group (``GET /admin/routers``), a row per cascade stage under it; nothing without any."""
+    try:
+        groups = get_json(url, "/admin/routers", key).get("data", [])
+    except GatewayError as exc:
+        if exc.status in (404, 405):
+            return  # a gateway from before the routers view
+        _fail(exc)
+    if not groups:
+        return
+    table = Table(title="Router groups")
+    for column in ("group", "strategy", "members", "threshold", "window", "strong share", "decisions"):
+        table.add_column(column)
+    for g in groups:
+        strategy = g["strategy"] + (f" (shadow, serves {g['serve']})" if g["shadow"] else "")
+        table.add_row(
+            g["name"], strategy, " < ".join(g["members"]), _threshold(g["threshold"], g["threshold_source"]),
+            _window(g["window"]), _share(g), ", ".join(f"{m} {n}" for m, n in sorted(g["decisions"].items())) or "-",
+        )  # fmt: skip
+        for stage in g["stages"] or []:
+            accepted = f"accepted {stage['accepted']}/{stage['judged']}, failed {stage['failed']}"
+            table.add_row(
+                "", f"  stage {stage['member']}", "", _threshold(stage["threshold"], stage["calibration"]),
+                _window(stage["window"]), "", accepted,
+            )  # fmt: skip
+        if g["scopes"]:
+            scopes = g["scopes"]
+            table.add_row("", f"  {scopes['count']} {scopes['kind']} windows", "", "", "", "", "")
+    console.print(table)
+
+
+def _threshold(value: float | None, source: str | None) -> str:
+    shown = "-" if value is None else f"{value:.4f}"
+    return shown if source is None else f"{shown} ({source})"
+
+
+def _window(window: dict[str, Any] | None) -> str:
+    if window is None:
+        return "-"
+    return f"{window['filled']}/{window['size']}" + (" warming up" if window["warming_up"] else "")
+
+
+def _share(group: dict[str, Any]) -> str:
+    realised, target = group["realised_strong_share"], group["target_share"]
+    if realised is None and target is None:
+        return "-"
+    shown = "-" if realised is None else f"{realised:.1%}"
+    return shown + ("" if target is None else f" (target {target:.0%})")
 
 
 def _spend_today(console: Console, url: str, key: str | None) -> None:

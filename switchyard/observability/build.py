@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from switchyard.config.schema import Config
 from switchyard.errors import ConfigError
-from switchyard.observability.metrics import DeploymentRef, GatewayMetrics, Thresholds
+from switchyard.observability.metrics import DeploymentRef, GatewayMetrics, StageThresholds, Thresholds
 from switchyard.observability.summary import RecentTraffic
 from switchyard.routing.health import Health
 from switchyard.routing.target import Group
@@ -37,6 +37,7 @@ def build_observability(
     health: Callable[[], Health],
     span_exporter: Any = None,
     thresholds: Thresholds | None = None,
+    stage_thresholds: StageThresholds | None = None,
 ) -> Observability:
     """``health`` is called at scrape time (the executor that owns it is built after the stages), and so is
     ``thresholds`` (router groups' live thresholds; the router groups are built after the stages too).
@@ -52,6 +53,7 @@ def build_observability(
             queue_depth=lambda: sink.depth,
             dropped=(lambda: int(getattr(sink, "dropped", 0))) if hasattr(sink, "dropped") else None,
             thresholds=thresholds,
+            stage_thresholds=stage_thresholds,
         )
     tracing = None
     if settings.tracing or settings.otlp_endpoint or span_exporter is not None:

@@ -37,6 +37,8 @@ _UPSTREAM_RATE_LIMITED = "upstream_rate_limited"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Router group -> (the threshold its configured share uses right now, where it came from: live | file).
 Thresholds = Callable[[], dict[str, tuple[float, str]]]
+# (cascade group, stage member) -> (its acceptance threshold now, where it came from: fixed | live | warming_up).
+StageThresholds = Callable[[], dict[tuple[str, str], tuple[float, str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +57,10 @@ class _Scrape(Collector):
         queue_depth: Callable[[], int] | None,
         dropped: Callable[[], int] | None,
         thresholds: Thresholds | None = None,
+        stage_thresholds: StageThresholds | None = None,
     ) -> None:
         self._deployments = deployments
+        self._stage_thresholds = stage_thresholds
         self._health = health
         self._queue_depth = queue_depth
         self._dropped = dropped
@@ -77,6 +81,16 @@ class _Scrape(Collector):
                 for group, (threshold, source) in found.items():
                     family.add_metric([group, source], threshold)
                 yield family
+        if self._stage_thresholds is not None and (stages := self._stage_thresholds()):
+            family = GaugeMetricFamily(
+                "switchyard_cascade_threshold",
+                "Acceptance threshold of each cascade stage (a member but the last), and whether it is configured "
+                "(fixed), taken from recent answers (live) or configured until the live window warms up (warming_up).",
+                labels=["group", "stage", "calibration"],
+            )
+            for (group, stage), (threshold, source) in stages.items():
+                family.add_metric([group, stage, source], threshold)
+            yield family
         if self._queue_depth is not None:
             depth = GaugeMetricFamily(
                 "switchyard_log_queue_depth", "Request-log records accepted but not yet written to storage."
@@ -134,6 +148,7 @@ class GatewayMetrics:
         queue_depth: Callable[[], int] | None = None,
         dropped: Callable[[], int] | None = None,
         thresholds: Thresholds | None = None,
+        stage_thresholds: StageThresholds | None = None,
     ) -> None:
         refs = list(deployments)
         self.registry = CollectorRegistry()
@@ -210,7 +225,7 @@ class GatewayMetrics:
             ["group", "chosen", "reason", "shadow"],
             registry=registry,
         )
-        self._scrape = _Scrape(refs, health, queue_depth, dropped, thresholds)
+        self._scrape = _Scrape(refs, health, queue_depth, dropped, thresholds, stage_thresholds)
         registry.register(self._scrape)
 
     def _child(self, metric: Counter | Histogram, *values: str) -> Any:

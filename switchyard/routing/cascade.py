@@ -31,8 +31,9 @@ from switchyard.accounting.cost import cost_of
 from switchyard.providers.base import ChatCall, Reply
 from switchyard.routing.chunks import chat_usage
 from switchyard.routing.learned.live_share import LiveShare, passes
-from switchyard.routing.options import RouteOptions
+from switchyard.routing.options import DEFAULT_OPTIONS, RouteOptions
 from switchyard.routing.router_group import Decision, Stage, prompt_text
+from switchyard.routing.snapshot import Outcomes, StageView, Tally
 from switchyard.routing.streams import OpenStream
 from switchyard.routing.target import Group
 from switchyard.routing.trace import Trace
@@ -107,6 +108,37 @@ class Cascade:
         self.escalate_share = escalate_share
         self._live = {m: LiveShare(window, warmup) for m in thresholds} if escalate_share is not None else {}
         self._ties = random.Random()  # splits answers whose score equals a live threshold; not a security boundary
+        # For ``view``: answers judged, accepted and members failed since start, and the recent acceptances.
+        self._judged, self._accepted, self._failed = Tally(), Tally(), Tally()
+        self._recent = {m: self._live[m].outcomes if m in self._live else Outcomes(window) for m in thresholds}
+
+    def thresholds_now(self) -> dict[str, tuple[float, str]]:
+        """Each member but the last: its acceptance threshold now and its source (fixed | live | warming_up)."""
+        found = {}
+        for member in self._thresholds:
+            live = self._live.get(member)
+            source = "fixed" if live is None else "warming_up" if len(live) < live.warmup else "live"
+            found[member] = (self._cut(member, DEFAULT_OPTIONS)[0], source)
+        return found
+
+    def view(self) -> list[StageView]:
+        """Each member but the last: the acceptance threshold now, where it comes from, and what it accepted."""
+        judged, accepted, failed = self._judged.counts(), self._accepted.counts(), self._failed.counts()
+        stages = []
+        for member, configured in self._thresholds.items():
+            threshold, _ = self._cut(member, DEFAULT_OPTIONS)
+            live = self._live.get(member)
+            window = None if live is None else live.view()
+            calibration = "fixed" if window is None else "warming_up" if window.warming_up else "live"
+            recent, realised = self._recent[member].share()
+            stages.append(
+                StageView(
+                    member, None if math.isinf(threshold) else round(threshold, 6), calibration, configured,
+                    self.escalate_share, window, judged.get(member, 0), accepted.get(member, 0),
+                    failed.get(member, 0), recent, realised,
+                )
+            )  # fmt: skip
+        return stages
 
     def _cut(self, member: str, options: RouteOptions) -> tuple[float, float]:
         """The acceptance threshold, and the chance that a score equal to it is accepted."""
@@ -131,6 +163,7 @@ class Cascade:
                 reply = await executor.chat(group, translated, trace, options)
             except errors.SwitchyardError as exc:
                 _skip(exc, stages, group)
+                self._failed.add(group.name)
                 continue
             answer, logprob = read_answer([reply.body])
             stage = self._judge(group, prompt, answer, logprob, options, reply.usage, trace)
@@ -160,6 +193,7 @@ class Cascade:
                 payloads = await _drain(opened)
             except errors.SwitchyardError as exc:
                 _skip(exc, stages, group)
+                self._failed.add(group.name)
                 continue
             answer, logprob = read_answer(payloads)
             usage = next((u for u in map(chat_usage, reversed(payloads)) if u is not None), None)
@@ -182,6 +216,12 @@ class Cascade:
         if live is not None:
             live.observe(score)
         accepted = passes(score, threshold, chance, self._ties)
+        self._judged.add(group.name)
+        if accepted:
+            self._accepted.add(group.name)
+        recent = self._recent.get(group.name)
+        if recent is not None:
+            recent.add(accepted)
         cost = round(cost_of(usage, trace.price).total, 10) if usage is not None and trace.price else None
         shown = None if math.isinf(threshold) else round(threshold, 6)
         return Stage(group.name, round(score, 6), shown, accepted, cost_usd=cost)

@@ -15,6 +15,7 @@ from switchyard.config.schema import Config, RouterSpec
 from switchyard.errors import ConfigError
 from switchyard.routing.options import RouteOptions
 from switchyard.routing.router_group import Counter, Decider, RouterGroup, Verdict
+from switchyard.routing.snapshot import DeciderView, Outcomes
 from switchyard.routing.target import Group
 
 if TYPE_CHECKING:
@@ -34,9 +35,10 @@ class RandomDecider:
 
     kind = "random"
 
-    def __init__(self, share: float, seed: int | None) -> None:
+    def __init__(self, share: float, seed: int | None, recent: int = 2000) -> None:
         self._rng = random.Random(seed)
         self.threshold = 1.0 - share
+        self.outcomes = Outcomes(recent)
 
     def decide(
         self, prompt: str, capable: Sequence[int], options: RouteOptions, record: bool = True, scope: str | None = None
@@ -47,10 +49,18 @@ class RandomDecider:
         elif options.strong_share is not None:
             threshold = 1.0 - options.strong_share  # a uniform score needs no calibration
         score = self._rng.random()
+        if record:
+            self.outcomes.add(score >= threshold)
         return Verdict(capable[-1] if score >= threshold else capable[0], round(score, 6), round(threshold, 6))
 
     def threshold_now(self) -> tuple[float, str] | None:
         return None  # a uniform score's threshold is 1 - share everywhere; nothing to watch
+
+    def view(self) -> DeciderView:
+        recent, realised = self.outcomes.share()
+        share = round(1.0 - self.threshold, 6)
+        threshold = round(self.threshold, 6)
+        return DeciderView("random", None, share, None, threshold, "fixed", None, recent, realised)
 
 
 def build_routers(config: Config, groups: dict[str, Group], counter: Counter | None = None) -> dict[str, RouterGroup]:
@@ -77,7 +87,7 @@ def _build(spec: RouterSpec) -> tuple[Decider | None, Cascade | None, bool]:
     if spec.kind == "random":
         if len(spec.members) != 2:
             raise ValueError("kind random routes between exactly two members")
-        return RandomDecider(0.5 if share is None else share, spec.seed), None, False
+        return RandomDecider(0.5 if share is None else share, spec.seed, spec.calibration_window), None, False
     if spec.kind == "cascade":
         if spec.shadow:
             raise ValueError("shadow mode needs a router that decides without calling a model (not cascade)")
@@ -101,7 +111,9 @@ def _build(spec: RouterSpec) -> tuple[Decider | None, Cascade | None, bool]:
         if spec.calibration_scope != "group":
             scopes = max(1, min(MAX_SCOPES, MAX_SCOPED_SCORES // spec.calibration_window))
             scoped = ScopedShares(spec.calibration_window, spec.calibration_warmup, scopes)
-    decider = threshold_decider(spec.kind, router, share, columns, live, scoped, spec.calibration_scope)
+    decider = threshold_decider(
+        spec.kind, router, share, columns, live, scoped, spec.calibration_scope, spec.calibration_window
+    )
     return decider, None, router.blocking
 
 

@@ -27,6 +27,7 @@ from switchyard.config.schema import RouterSpec
 from switchyard.providers.base import ChatCall, Reply
 from switchyard.routing.candidates import capable
 from switchyard.routing.options import RequestShape, RouteOptions, shape_of
+from switchyard.routing.snapshot import DeciderView, RouterView, Tally
 from switchyard.routing.streams import OpenStream
 from switchyard.routing.target import Group
 from switchyard.routing.trace import Trace
@@ -121,6 +122,10 @@ class Decider(Protocol):
         """The threshold the configured share uses right now and its source (live | file); None without one."""
         ...
 
+    def view(self) -> DeciderView:
+        """The decider's state for operators, computed on demand (``routing.snapshot``)."""
+        ...
+
 
 class Counter(Protocol):
     def chat(self, request: ChatRequest) -> int: ...
@@ -165,6 +170,8 @@ class RouterGroup:
         self._counter = counter
         self._by_name = {m.name: i for i, m in enumerate(members)}
         self._serve = self._by_name[spec.serve] if spec.serve else len(members) - 1
+        # Served decisions per member since start, and in shadow mode the learned ones (dry runs count in neither).
+        self._served, self._shadowed = Tally(), Tally()
 
     @property
     def kind(self) -> str:
@@ -172,6 +179,35 @@ class RouterGroup:
 
     def threshold_now(self) -> tuple[float, str] | None:
         return self.decider.threshold_now() if self.decider is not None else None
+
+    def view(self) -> RouterView:
+        """This group's members, calibration, threshold, windows and decisions, for ``GET /admin/routers``."""
+        spec = self.spec
+        decider = self.decider.view() if self.decider is not None else DeciderView("capability")
+        stages = self.cascade.view() if self.cascade is not None else None
+        return RouterView(
+            name=self.name,
+            kind=self.kind,
+            strategy="cascade" if stages is not None else decider.strategy,
+            members=[m.name for m in self.members],
+            shadow=spec.shadow,
+            serve=self.members[self._serve].name if spec.shadow else None,
+            calibration=decider.calibration,
+            calibration_scope=spec.calibration_scope,
+            target_share=decider.target_share,
+            cost_weight=decider.cost_weight,
+            threshold=decider.threshold,
+            threshold_source=decider.threshold_source,
+            window=decider.window,
+            recent=decider.recent,
+            realised_strong_share=decider.realised_strong_share,
+            decisions=self._served.counts(),
+            shadow_decisions=self._shadowed.counts() if spec.shadow else None,
+            scopes=decider.scopes,
+            stages=stages,
+            escalate_share=spec.cascade.escalate_share if stages is not None else None,
+            stream=spec.cascade.stream if stages is not None else None,
+        )
 
     def member(self, name: str) -> Group:
         return self.members[self._by_name[name]]
@@ -247,6 +283,10 @@ class RouterGroup:
                 served = self._serve if self._serve in fit else fit[-1]
                 decision.shadow, decision.chosen = decision.chosen, self.members[served].name
                 decision.reason = "shadow"
+                if record:
+                    self._shadowed.add(decision.shadow)
+        if record and self.cascade is None:  # a cascade's member is known only once an answer is accepted
+            self._served.add(decision.chosen)
         decision.ms = round((time.perf_counter() - started) * 1000, 3)
         return decision
 
@@ -254,14 +294,18 @@ class RouterGroup:
         self, executor: Executor, call: ChatCall, trace: Trace, options: RouteOptions, decision: Decision
     ) -> Reply:
         if self.cascade is not None:
-            return await self.cascade.chat(executor, self._chain(decision), call, trace, options, decision)
+            reply = await self.cascade.chat(executor, self._chain(decision), call, trace, options, decision)
+            self._served.add(decision.chosen)
+            return reply
         return await executor.chat(self.member(decision.chosen), call, trace, options)
 
     async def chat_stream(
         self, executor: Executor, call: ChatCall, trace: Trace, options: RouteOptions, decision: Decision
     ) -> OpenStream:
         if self.cascade is not None:
-            return await self.cascade.chat_stream(executor, self._chain(decision), call, trace, options, decision)
+            opened = await self.cascade.chat_stream(executor, self._chain(decision), call, trace, options, decision)
+            self._served.add(decision.chosen)
+            return opened
         return await executor.chat_stream(self.member(decision.chosen), call, trace, options)
 
     def _chain(self, decision: Decision) -> list[Group]:

@@ -57,6 +57,7 @@ from switchyard.server.routes import (
     admin_cache,
     admin_keys,
     admin_logs,
+    admin_routers,
     admin_status,
     anthropic,
     health,
@@ -113,7 +114,8 @@ def create_app(
         sink, logs = writer, writer.backend
     # After-stages run in reverse: cost is computed first, then the log records it.
     observe = build_observability(
-        config, groups, sink, lambda: executor.health, span_exporter, thresholds=lambda: _thresholds(routers)
+        config, groups, sink, lambda: executor.health, span_exporter, thresholds=lambda: _thresholds(routers),
+        stage_thresholds=lambda: _stage_thresholds(routers),
     )
     redactor = Redactor(config.server.log_redact) if config.server.log_bodies else None
     counter = TokenCounter()
@@ -191,6 +193,7 @@ def create_app(
     admin_sections = [
         admin_keys.routes(services, AdminService(key_store, authenticator)),
         admin_status.routes(services, observe.recent),
+        admin_routers.routes(services),
         admin_cache.routes(services),
     ]
     if logs is not None:
@@ -246,6 +249,15 @@ def _shared_health(config: Config, deployments: list[str]) -> RedisHealthStore |
 def _thresholds(routers: dict[str, RouterGroup]) -> dict[str, tuple[float, str]]:
     found = {name: router.threshold_now() for name, router in routers.items()}
     return {name: value for name, value in found.items() if value is not None}
+
+
+def _stage_thresholds(routers: dict[str, RouterGroup]) -> dict[tuple[str, str], tuple[float, str]]:
+    return {
+        (name, member): found
+        for name, router in routers.items()
+        if router.cascade is not None
+        for member, found in router.cascade.thresholds_now().items()
+    }
 
 
 def _feedback_store(config: Config) -> FeedbackStore:

@@ -34,6 +34,9 @@ def config() -> dict[str, Any]:
         "router": {"num_retries": 0, "breaker": {"consecutive_failures": 1, "cooldown_s": 300}},
         "model_groups": {
             "demo": {"deployments": [{"provider": "demo", "model": "demo-1"}]},
+            "demo-strong": {"deployments": [{"provider": "demo", "model": "demo-2"}]},
+            # a router group for the Routing page (random: needs no router file)
+            "auto": {"router": {"kind": "random", "members": ["demo", "demo-strong"], "strong_share": 0.5}},
             "flaky": {
                 "deployments": [
                     {
@@ -200,3 +203,18 @@ def test_the_shell_is_locked_down(gateway: GatewayProcess) -> None:
     assert MASTER not in shell.text  # the page carries no secret: it signs in like any client
     vendored = httpx.get(f"{gateway.base_url}/ui/static/vendor/uplot/uPlot.iife.min.js")
     assert vendored.status_code == 200 and "uPlot" in vendored.text
+
+
+def test_the_routing_page_shows_each_router_group(gateway: GatewayProcess, browser: Any) -> None:
+    send(gateway, 4, model="auto")
+    page = sign_in(browser, gateway, MASTER)
+    expect(page.locator("#nav")).to_be_visible()
+    page.click("#nav a[data-page=routing]")
+    group = page.locator("[data-router=auto]")
+    expect(group.locator("[data-field=strategy] td")).to_have_text("random", timeout=WAIT)
+    expect(group.locator("[data-field=members] td")).to_have_text("demo → demo-strong")
+    expect(group.locator("[data-field=threshold] td")).to_have_text("0.5000 (fixed)")
+    expect(group.locator("[data-field=realised-share] td")).to_contain_text("of the last 4 decisions")
+    expect(page.locator("[data-router]")).to_have_count(1)
+    shot(page, "routing")
+    page.close()

@@ -21,6 +21,7 @@ from switchyard.routing.learned.live_share import LiveShare, ScopedShares, passe
 from switchyard.routing.learned.router import LearnedRouter
 from switchyard.routing.options import DEFAULT_OPTIONS, RouteOptions
 from switchyard.routing.router_group import Verdict
+from switchyard.routing.snapshot import DeciderView, Outcomes
 
 DEFAULT_SHARE = 0.5
 
@@ -35,6 +36,7 @@ class ThresholdDecider:
         live: LiveShare | None = None,
         scoped: ScopedShares | None = None,
         scope_kind: str = "group",
+        recent: int = 2000,
     ) -> None:
         self.kind = kind
         self._score = score
@@ -45,6 +47,8 @@ class ThresholdDecider:
         # Per team or key (``calibration_scope``): a window of the caller's own traffic, tried before the group's.
         self.scoped = scoped
         self.scope_kind = scope_kind
+        # Which side the last ``recent`` served decisions took: the strong share actually realised.
+        self.outcomes = Outcomes(live.window if live is not None else recent)
         # Breaks ties at a live threshold (one repeated prompt is many equal scores); not a security boundary.
         self._ties = random.Random()
 
@@ -63,12 +67,34 @@ class ThresholdDecider:
             if own is not None:
                 own.observe(score)
         # the strongest capable member on a high score, else the cheapest; a pair has exactly these two
-        index = capable[-1] if passes(score, threshold, at_threshold, self._ties) else capable[0]
+        strong = passes(score, threshold, at_threshold, self._ties)
+        if record:
+            self.outcomes.add(strong)
+            if own is not None:
+                own.outcomes.add(strong)
+        index = capable[-1] if strong else capable[0]
         return Verdict(index, round(score, 6), None if math.isinf(threshold) else round(threshold, 6), source)
 
     def threshold_now(self) -> tuple[float, str] | None:
         threshold, _, source = self._cut(DEFAULT_OPTIONS)
         return threshold, source
+
+    def view(self) -> DeciderView:
+        threshold, _, source = self._cut(DEFAULT_OPTIONS)
+        if source == "file" and self.live is not None:
+            source = "warming_up"  # live calibration, on the file's threshold until the window holds enough
+        recent, realised = self.outcomes.share()
+        return DeciderView(
+            "threshold",
+            calibration="file" if self.live is None else "live",
+            target_share=self.share,
+            threshold=None if math.isinf(threshold) else round(threshold, 6),
+            threshold_source=source,
+            window=None if self.live is None else self.live.view(),
+            recent=recent,
+            realised_strong_share=realised,
+            scopes=None if self.scoped is None else self.scoped.view(self.scope_kind, self.share),
+        )
 
     def _cut(self, options: RouteOptions, own: LiveShare | None = None) -> tuple[float, float, str]:
         """The threshold, the chance that a score equal to it routes strong, and where they came from: the
@@ -107,6 +133,7 @@ def threshold_decider(
     live: LiveShare | None = None,
     scoped: ScopedShares | None = None,
     scope_kind: str = "group",
+    recent: int = 2000,
 ) -> ThresholdDecider:
     """A two-member decider from a router file; ``columns`` = the file's [weak, strong] model columns."""
     target = DEFAULT_SHARE if share is None else share
@@ -115,7 +142,7 @@ def threshold_decider(
     if router.target == "quality" and columns != [1, 0]:
         raise ValueError("strong_share with a many-model file needs its first two models as [strong, weak]")
     scorer = win_scorer(router, strong=columns[1], weak=columns[0])
-    return ThresholdDecider(kind, scorer, router.threshold, target, live, scoped, scope_kind)
+    return ThresholdDecider(kind, scorer, router.threshold, target, live, scoped, scope_kind, recent)
 
 
 class UtilityDecider:
@@ -146,6 +173,9 @@ class UtilityDecider:
 
     def threshold_now(self) -> tuple[float, str] | None:
         return None  # argmax of utilities: there is no threshold
+
+    def view(self) -> DeciderView:
+        return DeciderView("utility", cost_weight=self.weight)
 
 
 def utility_decider(

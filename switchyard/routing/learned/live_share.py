@@ -20,6 +20,8 @@ import threading
 from bisect import bisect_left, bisect_right, insort
 from collections import OrderedDict, deque
 
+from switchyard.routing.snapshot import MAX_LISTED_SCOPES, Outcomes, ScopesView, ScopeView, WindowView
+
 
 def passes(score: float, threshold: float, chance: float, ties: random.Random) -> bool:
     """Whether a score clears a cut: above it, or equal to it and lucky (``chance`` from ``LiveShare.cut``)."""
@@ -27,7 +29,7 @@ def passes(score: float, threshold: float, chance: float, ties: random.Random) -
 
 
 class LiveShare:
-    __slots__ = ("window", "warmup", "_recent", "_sorted", "_lock")
+    __slots__ = ("window", "warmup", "outcomes", "_recent", "_sorted", "_lock")
 
     def __init__(self, window: int, warmup: int) -> None:
         if not 1 <= warmup <= window:
@@ -36,6 +38,8 @@ class LiveShare:
         self.warmup = warmup
         self._recent: deque[float] = deque()
         self._sorted: list[float] = []
+        # The side each recorded decision took, for the share realised (``/admin/routers``); fed by the owner.
+        self.outcomes = Outcomes(window)
         # Deciders that embed the prompt run in worker threads (``RouterGroup.route``).
         self._lock = threading.Lock()
 
@@ -51,6 +55,10 @@ class LiveShare:
                 del self._sorted[bisect_left(self._sorted, oldest)]
             self._recent.append(score)
             insort(self._sorted, score)
+
+    def view(self) -> WindowView:
+        filled = len(self._recent)
+        return WindowView(self.window, filled, self.warmup, filled < self.warmup)
 
     def cut(self, share: float) -> tuple[float, float] | None:
         """Where ``share`` of the window splits off: (threshold, chance). A score above the threshold routes strong,
@@ -92,6 +100,19 @@ class ScopedShares:
         """The scope's window if it has one, without creating it or counting this as a use (for dry runs)."""
         with self._lock:
             return self._scopes.get(scope)
+
+    def view(self, kind: str, share: float) -> ScopesView:
+        """The number of windows, and the fullest few with the threshold ``share`` takes in each (ids only)."""
+        with self._lock:
+            scopes = list(self._scopes.items())
+        scopes.sort(key=lambda item: len(item[1]), reverse=True)
+        listed = []
+        for scope, live in scopes[:MAX_LISTED_SCOPES]:
+            cut = live.cut(share)
+            decisions, realised = live.outcomes.share()
+            threshold = None if cut is None or math.isinf(cut[0]) else round(cut[0], 6)
+            listed.append(ScopeView(scope, len(live), cut is None, threshold, decisions, realised))
+        return ScopesView(kind, len(scopes), self.max_scopes, listed)
 
     def get(self, scope: str) -> LiveShare:
         with self._lock:

@@ -326,7 +326,7 @@ async function keys(page) {
 
 // --- routing -------------------------------------------------------------------------------------------------
 
-const PAGES = { overview, requests, spend, deployments, keys };
+const PAGES = { overview, requests, spend, deployments, routing, keys };  // routing: routing.js
 
 async function render() {
   stopTimers();
