@@ -30,7 +30,8 @@ class FastPaths:
                     self._endpoints[(method, route.path)] = route.endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        # Mounted or behind a root_path, the route path is not scope["path"]: Starlette works it out.
+        if scope["type"] == "http" and not scope.get("root_path"):
             endpoint = self._endpoints.get((scope["method"], scope["path"]))
             if endpoint is not None:
                 request = Request(scope, receive, send)

@@ -80,7 +80,8 @@ class PostgresFeedbackStore:
             pool = await self._ready()
             async with pool.acquire(timeout=self._connect_timeout_s) as conn:
                 return list(await conn.fetch(sql, *args, timeout=self._timeout_s))
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        # ValueError: a malformed URL (a port that is not a number), which asyncpg reports as a plain ValueError.
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, ValueError) as exc:
             # Refused, reset, restarting, timed out, bad credentials: a 503 with no DSN in it (it may hold a
             # password). Only the exception's type is logged, for the same reason.
             log.warning("feedback store query failed: %s", type(exc).__name__)

@@ -94,7 +94,8 @@ async def read_postgres(dsn: str, group: str) -> Traffic:
         raise TrafficUnavailableError(
             "no request log in the PostgreSQL database of server.database_url (has a gateway logged to it?)"
         ) from None
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+    # ValueError: a malformed URL (a port that is not a number), which asyncpg reports as a plain ValueError.
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, ValueError) as exc:
         raise TrafficUnavailableError(
             f"PostgreSQL (server.database_url) did not answer: {type(exc).__name__}"
         ) from None
