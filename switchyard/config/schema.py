@@ -297,6 +297,26 @@ class ServerSettings(_Strict):
     log_format: Literal["text", "json"] = Field("text", description="json: one object per line, with request_id")
     access_log: bool = False
     images: ImageSettings = Field(default_factory=ImageSettings)
+    upstream_proxy: SecretStr | None = Field(
+        None, description="http://[user:password@]host:port: https upstreams are reached through it (CONNECT)"
+    )
+    no_proxy: list[str] = Field(
+        default_factory=list, description="hosts or domains reached directly, not through upstream_proxy; * for all"
+    )
+
+    @field_validator("upstream_proxy")
+    @classmethod
+    def _proxy_is_http(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parts = urlsplit(value.get_secret_value())
+            try:
+                parts.port  # noqa: B018 - a port that is not a number raises here, at start-up
+            except ValueError:
+                raise ValueError("upstream_proxy has an invalid port") from None
+            if parts.scheme != "http" or not parts.hostname:
+                # The value may hold a password: the message does not repeat it.
+                raise ValueError("upstream_proxy must be an http:// URL with a host, such as http://proxy:3128")
+        return value
 
 
 class AuthSettings(_Strict):

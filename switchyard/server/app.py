@@ -78,6 +78,7 @@ from switchyard.storage.sqlite import SQLiteLogStore
 from switchyard.storage.writer import BatchWriter
 from switchyard.transport import HttpTransport
 from switchyard.transport.guarded import GuardedFetcher
+from switchyard.transport.proxy import Proxy
 
 if TYPE_CHECKING:  # scale-out backends are imported where they are built, so the default never loads redis
     from switchyard.storage.redis_health import RedisHealthStore
@@ -99,7 +100,7 @@ def create_app(
     ``log_store`` replaces the SQLite request-log store (tests pass a memory store); ``span_exporter`` is an
     OpenTelemetry span exporter that turns tracing on (tests pass an in-memory one).
     """
-    transport = HttpTransport()
+    transport = HttpTransport(proxy=_egress_proxy(config))
     images = config.server.images
     fetcher = GuardedFetcher(
         max_bytes=images.max_bytes, timeout_s=images.timeout_s, allow_private=images.allow_private_networks
@@ -224,6 +225,11 @@ def app_from_env() -> ASGIApp:
     app = create_app(config)
     tune_gc()
     return app
+
+
+def _egress_proxy(config: Config) -> Proxy | None:
+    url = config.server.upstream_proxy
+    return None if url is None else Proxy.from_url(url.get_secret_value(), config.server.no_proxy)
 
 
 def _key_store(config: Config) -> KeyStore:

@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit
 from switchyard import errors
 from switchyard.transport.connection import Connection, ConnectionLost, Exchange, InvalidResponse
 from switchyard.transport.pool import Pool
+from switchyard.transport.proxy import Proxy, ProxyRefused
 
 USER_AGENT = "switchyard/0.1"
 _DEFAULT_HEADERS = f"User-Agent: {USER_AGENT}\r\nAccept: */*\r\nAccept-Encoding: gzip, deflate\r\n"
@@ -99,11 +100,14 @@ class UpstreamStream:
 
 
 class HttpTransport:
-    def __init__(self, *, keepalive_s: float = 30.0, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, *, keepalive_s: float = 30.0, tls: ssl.SSLContext | None = None, proxy: Proxy | None = None
+    ) -> None:
         self._pools: dict[tuple[str, str, int], Pool] = {}
         self._targets: dict[str, _Target] = {}
         self._keepalive_s = keepalive_s
         self._tls = tls
+        self._proxy = proxy  # an egress proxy for https upstreams not on its no_proxy list
 
     async def post(
         self,
@@ -183,10 +187,11 @@ class HttpTransport:
         pool = self._pools.get(target.origin)
         if pool is None or pool.closed:
             scheme, host, port = target.origin
-            tls = None
+            tls, proxy = None, None
             if scheme == "https":
                 tls = self._tls = self._tls or _default_tls()
-            pool = self._pools[target.origin] = Pool(host, port, tls, max_connections, self._keepalive_s)
+                proxy = self._proxy if self._proxy is not None and self._proxy.applies(host) else None
+            pool = self._pools[target.origin] = Pool(host, port, tls, max_connections, self._keepalive_s, proxy)
         return pool
 
     def _target(self, url: str) -> _Target:
@@ -204,6 +209,10 @@ async def _acquire(pool: Pool, target: _Target, timeouts: Timeouts, deadline: fl
             return await pool.acquire(timeouts.connect)
     except TimeoutError:
         raise _timed_out(target.host) from None
+    except ProxyRefused as exc:  # its status only: the proxy's own error page is not ours to pass on
+        raise errors.UpstreamUnavailableError(
+            f"the egress proxy refused the tunnel to {target.host}: HTTP {exc.status}"
+        ) from None
     except OSError:  # refused, unreachable, DNS, TLS handshake
         raise errors.UpstreamUnavailableError(f"could not connect to upstream {target.host}") from None
 

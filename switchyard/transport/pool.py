@@ -13,12 +13,22 @@ import time
 from collections import deque
 
 from switchyard.transport.connection import Connection
+from switchyard.transport.proxy import Proxy, tunnel
 
 
 class Pool:
-    __slots__ = ("_host", "_port", "_ssl", "_limit", "_keepalive_s", "_idle", "_open", "_waiters", "closed")
+    __slots__ = ("_host", "_port", "_ssl", "_limit", "_keepalive_s", "_idle", "_open", "_waiters", "_proxy", "closed")
 
-    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None, limit: int, keepalive_s: float) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        tls: ssl.SSLContext | None,
+        limit: int,
+        keepalive_s: float,
+        proxy: Proxy | None = None,
+    ) -> None:
+        self._proxy = proxy if tls is not None else None  # only https upstreams are tunnelled
         self._host = host
         self._port = port
         self._ssl = tls
@@ -94,7 +104,10 @@ class Pool:
         connection = Connection(self.release)
         try:
             async with asyncio.timeout(timeout_s):
-                await loop.create_connection(lambda: connection, self._host, self._port, ssl=self._ssl)
+                if self._proxy is not None and self._ssl is not None:
+                    await tunnel(self._proxy, self._host, self._port, self._ssl, connection)
+                else:
+                    await loop.create_connection(lambda: connection, self._host, self._port, ssl=self._ssl)
         except BaseException:
             # The caller frees the slot. asyncio still reports connection_lost for a transport it made and then
             # closed (cancelled mid-connect; uvloop does not): that must not free it a second time.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ssl
 import threading
 import time
 from collections import deque
@@ -66,13 +67,15 @@ class FakeOpenAI:
         max_recorded: int = 10_000,
         rate_limit_requests: int = 10_000,
         rate_limit_tokens: int = 10_000_000,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        """``api_key`` None accepts any bearer key (a missing header is still a 401)."""
+        """``api_key`` None accepts any bearer key (a missing header is still a 401); ``tls`` serves https."""
         self.models = list(models)
         self.api_keys: frozenset[str] | None = (
             None if api_key is None else frozenset([api_key] if isinstance(api_key, str) else api_key)
         )
         self.host = host
+        self.tls = tls
         self.reply = reply
         self.embedding_dim = embedding_dim
         self.context_window = context_window
@@ -147,7 +150,7 @@ class FakeOpenAI:
         # even while the fake is sleeping between chunks.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=0.2)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self._wanted_port).start()
+        await web.TCPSite(self._runner, self.host, self._wanted_port, ssl_context=self.tls).start()
         self._port = int(self._runner.addresses[0][1])
 
     @property
@@ -158,7 +161,7 @@ class FakeOpenAI:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def base_url(self) -> str:

@@ -140,3 +140,16 @@ def test_the_semantic_cache_model_must_be_a_model_group(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         create_app(load_config(write(tmp_path, text), env={}))
     assert caught.value.path == "cache.semantic.model" and "no model group 'nope'" in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["https://gw:pw-secret@proxy:3128", "proxy:3128", "http://gw:pw-secret@proxy:port"])
+def test_an_egress_proxy_must_be_an_http_url_and_errors_never_repeat_its_password(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f"server:\n  upstream_proxy: {url}\n" + GROUP), env={})
+    assert "upstream_proxy" in str(caught.value) and "pw-secret" not in str(caught.value)
+
+
+def test_an_egress_proxy_with_no_proxy_hosts_loads(tmp_path: Path) -> None:
+    text = "server:\n  upstream_proxy: http://proxy:3128\n  no_proxy: [localhost, .internal]\n" + GROUP
+    config = load_config(write(tmp_path, text), env={})
+    assert config.server.upstream_proxy is not None and config.server.no_proxy == ["localhost", ".internal"]
