@@ -13,7 +13,8 @@ import pytest
 
 from tests.conftest import GatewayFactory
 from tests.fakes.openai_upstream import FakeOpenAI
-from tests.unit.test_transport_proxy import connect_proxy, make_certificate
+from tests.fakes.tls import make_certificate
+from tests.unit.test_transport_proxy import connect_proxy
 
 KEY = "sk-upstream-secret-0123456789"
 MESSAGES = [{"role": "user", "content": "What is a gateway?"}]

@@ -5,31 +5,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import ssl
-import subprocess
-from pathlib import Path
 
 import pytest
 
 from switchyard import errors
 from switchyard.transport import HttpTransport, Timeouts
 from switchyard.transport.proxy import Proxy
+from tests.fakes.tls import make_certificate
 from tests.unit.test_transport_wire import keep_serving, run, serve
 
 T = Timeouts(5, 5)
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret"
-
-
-def make_certificate(folder: Path) -> tuple[ssl.SSLContext, ssl.SSLContext, Path]:
-    """(server context, client context trusting it, the certificate file) for ``localhost`` and 127.0.0.1."""
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(cert, key)
-    return server, ssl.create_default_context(cafile=str(cert)), cert
 
 
 @pytest.fixture(scope="module")

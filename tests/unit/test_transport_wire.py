@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import ssl
-import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 
 from switchyard import errors
 from switchyard.transport import HttpTransport, Timeouts
+from tests.fakes.tls import make_certificate
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 T = Timeouts(5, 5)
@@ -300,15 +300,7 @@ def test_a_header_with_a_line_break_is_refused_before_sending() -> None:
 
 
 def test_tls_upstreams_are_verified(tmp_path: Path) -> None:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_tls.load_cert_chain(cert, key)
-    trusting = ssl.create_default_context(cafile=str(cert))
+    server_tls, trusting, _ = make_certificate(tmp_path)
 
     async def main() -> None:
         server, port, _ = await serve(keep_serving(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret"), server_tls)
