@@ -9,7 +9,6 @@ lock, like the request log's, so instances starting together agree.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -48,36 +47,16 @@ class PostgresFeedbackStore:
     def __init__(
         self, dsn: str, *, max_connections: int = 2, connect_timeout_s: float = 5.0, timeout_s: float = 10.0
     ) -> None:
-        self._dsn = dsn
-        self._max_connections = max_connections
         self._connect_timeout_s = connect_timeout_s
         self._timeout_s = timeout_s
-        self._pool: Any = None
-        self._opening = asyncio.Lock()
-
-    async def _ready(self) -> Any:
-        if self._pool is not None:
-            return self._pool
-        async with self._opening:
-            if self._pool is None:
-                pool = await asyncpg.create_pool(
-                    self._dsn,
-                    min_size=0,  # feedback is rare: hold no idle connection open for it
-                    max_size=self._max_connections,
-                    timeout=self._connect_timeout_s,
-                    command_timeout=self._timeout_s,
-                )
-                try:
-                    await pg_migrations.apply(pool, _MIGRATION_LOCK, "feedback_migrations", MIGRATIONS)
-                except BaseException:
-                    pool.terminate()
-                    raise
-                self._pool = pool
-        return self._pool
+        self._pool = pg_migrations.MigratedPool(
+            dsn, min_size=0, max_size=max_connections, connect_timeout_s=connect_timeout_s, timeout_s=timeout_s,
+            lock=_MIGRATION_LOCK, version_table="feedback_migrations", migrations=MIGRATIONS,
+        )  # fmt: skip  # min_size 0: feedback is rare, so no idle connection is held open for it
 
     async def _run(self, sql: str, *args: Any) -> list[Any]:
         try:
-            pool = await self._ready()
+            pool = await self._pool.get()
             async with pool.acquire(timeout=self._connect_timeout_s) as conn:
                 return list(await conn.fetch(sql, *args, timeout=self._timeout_s))
         # ValueError: a malformed URL (a port that is not a number), which asyncpg reports as a plain ValueError.
@@ -94,6 +73,4 @@ class PostgresFeedbackStore:
         return [feedback_of(tuple(row)) for row in await self._run(SELECT_ALL)]
 
     async def aclose(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        await self._pool.close()

@@ -8,9 +8,7 @@ and its records wait in the spill until the database answers. Migrations are ver
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
-from typing import Any
 
 from switchyard.storage import log_sql, pg_migrations
 from switchyard.types.logs import LogPage, LogQuery, RequestLog, SpendQuery, SpendRow
@@ -68,62 +66,37 @@ class PostgresLogStore:
     def __init__(
         self, dsn: str, *, max_connections: int = 4, connect_timeout_s: float = 5.0, timeout_s: float = 30.0
     ) -> None:
-        self._dsn = dsn
-        self._max_connections = max_connections
         self._connect_timeout_s = connect_timeout_s
         self._timeout_s = timeout_s
-        self._pool: Any = None
-        self._opening = asyncio.Lock()
+        self._pool = pg_migrations.MigratedPool(
+            dsn, min_size=1, max_size=max_connections, connect_timeout_s=connect_timeout_s, timeout_s=timeout_s,
+            lock=_MIGRATION_LOCK, version_table="request_log_migrations", migrations=_MIGRATIONS,
+        )  # fmt: skip
         self._insert = log_sql.insert_sql(log_sql.dollar, "ON CONFLICT (log_id) DO NOTHING")
 
-    async def _ready(self) -> Any:
-        if self._pool is not None:
-            return self._pool
-        async with self._opening:
-            if self._pool is None:
-                # Only scale-out deployments install it (the "postgres" extra).
-                import asyncpg  # type: ignore[import-untyped]
-
-                pool = await asyncpg.create_pool(
-                    self._dsn,
-                    min_size=1,
-                    max_size=self._max_connections,
-                    timeout=self._connect_timeout_s,
-                    command_timeout=self._timeout_s,
-                )
-                try:
-                    await pg_migrations.apply(pool, _MIGRATION_LOCK, "request_log_migrations", _MIGRATIONS)
-                except BaseException:
-                    await pool.close()
-                    raise
-                self._pool = pool
-        return self._pool
-
     async def write_batch(self, records: Sequence[RequestLog]) -> None:
-        pool = await self._ready()
+        pool = await self._pool.get()
         rows = [log_sql.row_of(r) for r in records]
         async with pool.acquire(timeout=self._connect_timeout_s) as conn, conn.transaction():
             await conn.executemany(self._insert, rows, timeout=self._timeout_s)
 
     async def search(self, query: LogQuery) -> LogPage:
         sql, args = log_sql.search_sql(query, log_sql.dollar)
-        rows = await (await self._ready()).fetch(sql, *args)
+        rows = await (await self._pool.get()).fetch(sql, *args)
         return log_sql.page_of([tuple(row) for row in rows], query)
 
     async def get(self, request_id: str) -> RequestLog | None:
-        row = await (await self._ready()).fetchrow(log_sql.get_sql(log_sql.dollar), request_id)
+        row = await (await self._pool.get()).fetchrow(log_sql.get_sql(log_sql.dollar), request_id)
         return None if row is None else log_sql.record_of(tuple(row))
 
     async def spend(self, query: SpendQuery) -> list[SpendRow]:
         sql, args = log_sql.spend_sql(query, log_sql.dollar, _DAY)
-        rows = await (await self._ready()).fetch(sql, *args)
+        rows = await (await self._pool.get()).fetch(sql, *args)
         return log_sql.spend_rows([tuple(row) for row in rows])
 
     async def delete_before(self, ts: float) -> int:
-        status = await (await self._ready()).execute("DELETE FROM request_logs WHERE ts < $1", ts)
+        status = await (await self._pool.get()).execute("DELETE FROM request_logs WHERE ts < $1", ts)
         return int(str(status).rsplit(" ", 1)[-1])
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        await self._pool.close()
