@@ -124,12 +124,12 @@ class Cascade:
     def view(self) -> list[StageView]:
         """Each member but the last: the acceptance threshold now, where it comes from, and what it accepted."""
         judged, accepted, failed = self._judged.counts(), self._accepted.counts(), self._failed.counts()
+        now = self.thresholds_now()
         stages = []
         for member, configured in self._thresholds.items():
-            threshold, _ = self._cut(member, DEFAULT_OPTIONS)
+            threshold, calibration = now[member]
             live = self._live.get(member)
             window = None if live is None else live.view()
-            calibration = "fixed" if window is None else "warming_up" if window.warming_up else "live"
             recent, realised = self._recent[member].share()
             stages.append(
                 StageView(
